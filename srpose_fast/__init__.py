@@ -1,0 +1,2 @@
+"""srpose-fast: SRPose heatmap pose estimation with fused kernels."""
+__version__ = "0.1.0"

@@ -1,0 +1,92 @@
+"""Keypoint sets of the data sets SRPose is trained on: names, flip indices, OKS sigmas.
+
+Flip indices map each keypoint to its mirror image (left <-> right); a keypoint on the
+body's midline maps to itself. Sigmas are the per-keypoint OKS constants of each benchmark
+(MPII is scored with PCKh; its sigmas are mmpose's, for OKS-style use such as OKS-NMS).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KeypointSet:
+    name: str
+    names: tuple[str, ...]
+    flip_indices: tuple[int, ...]
+    sigmas: tuple[float, ...]
+
+    def __post_init__(self):
+        k = len(self.names)
+        if len(self.flip_indices) != k or len(self.sigmas) != k:
+            raise ValueError(f"{self.name}: names, flip_indices and sigmas must all have {k} entries")
+        if sorted(self.flip_indices) != list(range(k)):
+            raise ValueError(f"{self.name}: flip_indices must be a permutation of 0..{k - 1}")
+        if any(self.flip_indices[j] != i for i, j in enumerate(self.flip_indices)):
+            raise ValueError(f"{self.name}: flip_indices must be an involution (flipping twice is the identity)")
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.names)
+
+
+def _flip_indices(names: tuple[str, ...]) -> tuple[int, ...]:
+    """Mirror by name: 'left_x' <-> 'right_x', 'l_x' <-> 'r_x'; other names map to themselves."""
+    swaps = (("left_", "right_"), ("right_", "left_"), ("l_", "r_"), ("r_", "l_"))
+    index = {name: i for i, name in enumerate(names)}
+    out = []
+    for name in names:
+        mirror = name
+        for a, b in swaps:
+            if name.startswith(a):
+                mirror = b + name[len(a):]
+                break
+        out.append(index[mirror])
+    return tuple(out)
+
+
+_COCO_NAMES = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+COCO = KeypointSet(
+    name="coco",
+    names=_COCO_NAMES,
+    flip_indices=_flip_indices(_COCO_NAMES),
+    sigmas=(0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062,
+            0.107, 0.107, 0.087, 0.087, 0.089, 0.089),
+)
+
+_MPII_NAMES = (
+    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax", "upper_neck",
+    "head_top", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
+)
+MPII = KeypointSet(
+    name="mpii",
+    names=_MPII_NAMES,
+    flip_indices=_flip_indices(_MPII_NAMES),
+    sigmas=(0.089, 0.083, 0.107, 0.107, 0.083, 0.089, 0.026, 0.026, 0.026, 0.026, 0.062, 0.072,
+            0.179, 0.179, 0.072, 0.062),
+)
+
+_CROWDPOSE_NAMES = (
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "top_head", "neck",
+)
+CROWDPOSE = KeypointSet(
+    name="crowdpose",
+    names=_CROWDPOSE_NAMES,
+    flip_indices=_flip_indices(_CROWDPOSE_NAMES),
+    sigmas=(0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
+            0.079, 0.079),
+)
+
+KEYPOINT_SETS = {s.name: s for s in (COCO, MPII, CROWDPOSE)}
+
+
+def get_keypoint_set(name: str) -> KeypointSet:
+    try:
+        return KEYPOINT_SETS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown keypoint set {name!r}; known: {sorted(KEYPOINT_SETS)}") from None

@@ -1,0 +1,4 @@
+"""Fused ops, one public function per job; each picks a backend (torch | triton | cuda)."""
+from .sr_head import sr_head
+
+__all__ = ["sr_head"]

@@ -1,0 +1,63 @@
+"""Which implementation runs a fused op: the one rule every op in `srpose_fast.ops` follows.
+
+- "torch": the plain-PyTorch reference (any device; the test oracle and the CPU path).
+- "triton": the Triton kernels in `srpose_fast.kernels` (CUDA tensors; CPU tensors only under
+  Triton's interpreter, which tests use).
+- "cuda": the compiled CUDA C++ extension (CUDA tensors).
+- "auto": the fastest backend available for the tensor's device: cuda, then triton, then torch.
+
+Nothing is chosen from environment variables: a caller who wants a backend names it.
+"""
+from __future__ import annotations
+
+import importlib
+import warnings
+from functools import lru_cache
+
+import torch
+
+BACKENDS = ("auto", "torch", "triton", "cuda")
+
+
+@lru_cache(maxsize=None)
+def triton_available() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+@lru_cache(maxsize=None)
+def cuda_extension_available() -> bool:
+    """True when the compiled extension is importable; warns once, naming what is missing, if not."""
+    try:
+        importlib.import_module("srpose_fast._C")
+    except ImportError as err:
+        warnings.warn(
+            f"srpose_fast: the CUDA C++ extension is not built ({err}); "
+            "ops fall back to the Triton or torch backend",
+            stacklevel=3,
+        )
+        return False
+    return True
+
+
+def resolve_backend(backend: str, device: torch.device, *, op: str, supported=BACKENDS) -> str:
+    """The concrete backend for `op` on `device`, or a ValueError saying why not."""
+    if backend not in BACKENDS:
+        raise ValueError(f"{op}: backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        if device.type == "cuda":
+            if "cuda" in supported and cuda_extension_available():
+                return "cuda"
+            if "triton" in supported and triton_available():
+                return "triton"
+        return "torch"
+    if backend not in supported:
+        raise ValueError(f"{op}: the {backend!r} backend is not implemented yet; available: "
+                         f"{tuple(b for b in supported if b != 'auto')}")
+    if backend == "triton" and not triton_available():
+        raise RuntimeError(f"{op}: backend='triton' needs the triton package (pip install triton)")
+    if backend == "cuda":
+        if device.type != "cuda":
+            raise ValueError(f"{op}: backend='cuda' needs CUDA tensors, got a tensor on {device}")
+        if not cuda_extension_available():
+            raise RuntimeError(f"{op}: backend='cuda' needs the compiled extension srpose_fast._C")
+    return backend
