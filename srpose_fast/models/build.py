@@ -1,0 +1,90 @@
+"""The model zoo: `build_model(name, **overrides)` from a small table of plain constructors."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..data.meta import KeypointSet, get_keypoint_set
+from .backbones import build_backbone, load_pretrained
+from .heads import SimpleHead, SRHead, SRPoseHead
+from .pose_model import TopDownPoseModel
+
+SRPOSE_STAGE_WEIGHTS = (1e-4, 1.0, 1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    backbone: str
+    head: str  # "srpose" | "simple" | "sr"
+    backbone_kwargs: dict = field(default_factory=dict)
+    head_kwargs: dict = field(default_factory=dict)
+    input_size: tuple[int, int] = (256, 192)
+    description: str = ""
+
+
+MODEL_SPECS = {
+    "srpose_hrnet_w32": ModelSpec("hrnet_w32", "srpose", {"multiscale_output": True},
+                                  description="SRPose, HRNet-W32 multiscale (paper: 75.9 AP)"),
+    "srpose_hrnet_w48": ModelSpec("hrnet_w48", "srpose", {"multiscale_output": True},
+                                  description="SRPose, HRNet-W48 multiscale"),
+    "srpose_res50": ModelSpec("resnet50", "srpose", description="SRPose, ResNet-50 (paper: 73.3 AP)"),
+    "srpose_res101": ModelSpec("resnet101", "srpose", description="SRPose, ResNet-101"),
+    "sr_hrnet_w32": ModelSpec("hrnet_w32", "sr", {"multiscale_output": False},
+                              description="simple head + SR head x4, HRNet-W32 (paper: 75.6 AP)"),
+    "sr_res50": ModelSpec("resnet50", "sr", head_kwargs={"num_deconv_layers": 3},
+                          description="simple head + SR head x4, ResNet-50 (paper: 72.4 AP)"),
+    "simple_hrnet_w32": ModelSpec("hrnet_w32", "simple", {"multiscale_output": False},
+                                  head_kwargs={"num_deconv_layers": 0},
+                                  description="SimpleBaseline-style head, HRNet-W32 (paper: 74.5 AP)"),
+    "simple_res50": ModelSpec("resnet50", "simple", head_kwargs={"num_deconv_layers": 3},
+                              description="SimpleBaseline, ResNet-50 (paper: 71.7 AP)"),
+    "srpose_demo": ModelSpec("hrnet_w8_small", "srpose", {"multiscale_output": True},
+                             head_kwargs={"out_channels": (64, 32, 16, 16)}, input_size=(128, 96),
+                             description="a narrow SRPose that trains on a CPU in minutes"),
+}
+
+
+def list_models() -> list[str]:
+    return sorted(MODEL_SPECS)
+
+
+def build_model(name: str, *, keypoint_set: str | KeypointSet = "coco", input_size: tuple[int, int] | None = None,
+                pretrained: str | None = None, backend: str = "auto", **head_overrides) -> TopDownPoseModel:
+    """Build a zoo model.
+
+    Args:
+        name: one of `list_models()`.
+        keypoint_set: "coco" | "mpii" | "crowdpose" or a KeypointSet; sets K and the flip indices.
+        input_size: (H, W), multiples of 32; the zoo's default otherwise.
+        pretrained: path of an ImageNet checkpoint for the backbone (torchvision / mmpose / timm keys).
+        backend: the fused ops' backend inside the head ("auto" | "torch" | "triton" | "cuda").
+        head_overrides: keyword arguments of the head's constructor (e.g. out_channels).
+    """
+    if name not in MODEL_SPECS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}")
+    spec = MODEL_SPECS[name]
+    kset = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
+    backbone = build_backbone(spec.backbone, **spec.backbone_kwargs)
+    if pretrained is not None:
+        load_pretrained(backbone, pretrained)
+    head_kwargs = {**spec.head_kwargs, **head_overrides, "num_joints": kset.num_keypoints}
+    channels = tuple(backbone.out_channels)  # finest first, strides 4, 8, 16, 32
+    if spec.head == "srpose":
+        head = SRPoseHead(in_channels=channels[::-1], backend=backend, **head_kwargs)
+        output_stride, sigma, stage_weights = 1, 8.0, SRPOSE_STAGE_WEIGHTS
+    else:
+        # One map: the coarsest when deconvolutions bring it back up, else the finest (stride 4).
+        deconv = head_kwargs.setdefault("num_deconv_layers", 0)
+        in_index = len(channels) - 1 if deconv else 0
+        feature_stride = 4 * 2 ** in_index // 2 ** deconv
+        if spec.head == "sr":
+            head = SRHead(channels[in_index], in_index=in_index, backend=backend, **head_kwargs)
+            output_stride, sigma = feature_stride // head.converge.upscale, 8.0
+        else:
+            head = SimpleHead(channels[in_index], in_index=in_index, **head_kwargs)
+            output_stride, sigma = feature_stride, 2.0
+        stage_weights = (1.0,)
+    size = tuple(input_size) if input_size is not None else spec.input_size
+    # Sigma is set for 256x192 crops; it scales with the crop so targets look the same.
+    sigma = sigma * size[0] / 256
+    return TopDownPoseModel(backbone, head, keypoint_set=kset, input_size=size, output_stride=output_stride,
+                            sigma=sigma, stage_weights=stage_weights)
