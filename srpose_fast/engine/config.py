@@ -1,0 +1,147 @@
+"""Training settings as one plain dataclass, read from a JSON (or TOML) file.
+
+The files in `configs/` hold SRPose's settings (SPEC.md section 2) for each zoo model; copy one and
+edit it. A file sets any subset of `TrainConfig`'s fields; the rest keep their defaults. Keys that
+start with "_" are comments and are ignored; any other unknown key is an error (a typo should not
+silently train with a default).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..ops.multi_stage_loss import TARGET_METHODS
+
+AMP_MODES = ("auto", "bf16", "fp16", "none")
+OPTIMIZERS = ("adam", "adamw")
+
+
+@dataclass
+class TrainConfig:
+    """Everything `train()` needs. Defaults are SRPose's HRNet-W32 COCO settings.
+
+    Sizes are (H, W). `batch_size` is per process (per GPU): SRPose trains 32 x 8 GPUs.
+    `amp`: "auto" = bf16 autocast on CUDA and none on the CPU; "fp16" adds a GradScaler.
+    `lr_steps`: epochs (0-based) from which the learning rate is multiplied by another `lr_gamma`.
+    `warmup_iters`: iterations of linear warm-up from `warmup_ratio * lr` to `lr`.
+    `checkpoint_interval`: epochs between kept `epoch_NNN.pth` files (`latest.pth` is written every epoch).
+    `log_interval`: iterations between log rows. `progress`: None = a tqdm bar only on a terminal.
+    """
+
+    # model
+    model: str = "srpose_hrnet_w32"
+    keypoint_set: str = "coco"
+    input_size: tuple[int, int] | None = None
+    pretrained: str | None = None
+    # data
+    train_ann: str = "data/coco/annotations/person_keypoints_train2017.json"
+    train_images: str = "data/coco/train2017"
+    val_ann: str = "data/coco/annotations/person_keypoints_val2017.json"
+    val_images: str = "data/coco/val2017"
+    val_bbox_file: str | None = None
+    # augmentation (SPEC.md section 2)
+    flip_prob: float = 0.5
+    half_body_prob: float = 0.3
+    scale_factor: float = 0.5
+    rot_factor: float = 40.0
+    rot_prob: float = 0.6
+    # loader
+    batch_size: int = 32
+    workers: int = 4
+    drop_last: bool = False
+    # optimisation
+    epochs: int = 210
+    optimizer: str = "adam"
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    warmup_iters: int = 500
+    warmup_ratio: float = 0.001
+    lr_steps: tuple[int, ...] = (170, 200)
+    lr_gamma: float = 0.1
+    grad_clip: float | None = None
+    # precision and layout
+    amp: str = "auto"
+    channels_last: bool = True
+    sync_bn: bool = False
+    # loss
+    loss_backend: str = "auto"
+    target_method: str = "msra"
+    # run
+    seed: int = 0
+    device: str = "auto"
+    output_dir: str = "work_dirs/srpose_hrnet_w32"
+    checkpoint_interval: int = 10
+    log_interval: int = 50
+    progress: bool | None = None
+    tensorboard: bool = True
+
+    def __post_init__(self):
+        if self.input_size is not None:
+            self.input_size = tuple(int(v) for v in self.input_size)
+            if len(self.input_size) != 2 or any(v <= 0 or v % 32 for v in self.input_size):
+                raise ValueError(f"input_size must be (H, W), positive multiples of 32, got {self.input_size}")
+        self.lr_steps = tuple(int(s) for s in self.lr_steps)
+        if list(self.lr_steps) != sorted(self.lr_steps):
+            raise ValueError(f"lr_steps must be increasing, got {self.lr_steps}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.target_method not in TARGET_METHODS:
+            raise ValueError(f"target_method must be one of {TARGET_METHODS}, got {self.target_method!r}")
+        for name in ("batch_size", "epochs", "checkpoint_interval", "log_interval"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.workers < 0 or self.warmup_iters < 0:
+            raise ValueError("workers and warmup_iters must be >= 0")
+        if not 0 < self.warmup_ratio <= 1:
+            raise ValueError(f"warmup_ratio must be in (0, 1], got {self.warmup_ratio}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be positive or null, got {self.grad_clip}")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def config_from_dict(values: dict, *, source: str = "config") -> TrainConfig:
+    """A TrainConfig from a mapping; keys starting with "_" are ignored, unknown keys are an error."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in values.items() if not k.startswith("_")}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{source}: unknown keys {unknown}; known keys: {sorted(known)}")
+    return TrainConfig(**values)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a `.json` or `.toml` file into a TrainConfig."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    text = path.read_text()
+    if path.suffix == ".toml":
+        import tomllib  # Python >= 3.11
+
+        values = tomllib.loads(text)
+    elif path.suffix == ".json":
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON: {err}") from None
+    else:
+        raise ValueError(f"{path}: a config must be a .json or .toml file")
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: the top level must be an object of settings")
+    return config_from_dict(values, source=str(path))
+
+
+__all__ = ["AMP_MODES", "OPTIMIZERS", "TrainConfig", "config_from_dict", "load_config"]

@@ -1,0 +1,349 @@
+"""Training: `train(config)` builds everything and runs `Trainer.fit()`.
+
+One GPU (or the CPU):
+
+    srpose-fast train configs/srpose_hrnet_w32.json [--resume] [--out DIR]
+
+Eight GPUs on one machine (each process takes `batch_size` images, 32 x 8 as in SRPose):
+
+    torchrun --nproc_per_node 8 -m srpose_fast.cli train configs/srpose_hrnet_w32.json
+
+From Python: `train("configs/srpose_demo.json")` or `train(TrainConfig(...), resume=True)`.
+
+What one iteration does: set the learning rate (warm-up per iteration, step decay per epoch,
+`schedule.py`), forward under bf16 autocast on CUDA (fp16 adds a GradScaler), the fused
+multi-stage loss `model.loss(preds, keypoints, target_weight)` in float32 with the keypoints in
+final-heatmap pixels, backward, optional gradient clipping, optimiser step. After every epoch
+rank 0 writes `latest.pth` (and `epoch_NNN.pth` every `checkpoint_interval` epochs and at the
+end) into the output folder, next to `config.json` and `log.csv` (TensorBoard events in `tb/`
+when tensorboard is installed).
+
+Resuming is exact: the shuffle order is a function of (seed, epoch), the data-loader workers are
+seeded from (seed, epoch, rank), and the checkpoint holds the optimiser, the schedule counters
+and every process's random generator states. Training 2 epochs and resuming for 2 more gives
+the same weights as 4 epochs straight. Ctrl-C mid-epoch leaves the last checkpoint intact
+(writes are atomic); resume from it with `--resume`.
+"""
+from __future__ import annotations
+
+import random
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from .checkpoint import capture_rng_state, load_checkpoint, save_checkpoint, unwrap_model
+from .config import TrainConfig, load_config
+from .distributed import (DistInfo, all_reduce_mean, barrier, build_sampler, gather_objects, init_distributed,
+                          prepare_model, shutdown)
+from .logging import TrainLogger
+from .schedule import WarmupStepLR
+
+LATEST = "latest.pth"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (CUDA included)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def worker_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of the data loader's generator for one epoch on one rank (its workers derive theirs)."""
+    return ((seed * 1_000_003 + epoch) * 1_009 + rank) % 2**63
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: "auto" is bf16 on CUDA and none elsewhere."""
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def epoch_checkpoint_name(epoch: int) -> str:
+    return f"epoch_{epoch:03d}.pth"
+
+
+Callback = Callable[["Trainer"], None]
+
+
+class Trainer:
+    """The training loop of a top-down pose model.
+
+    Args:
+        model: a `TopDownPoseModel` (anything with `forward(images)` and
+            `loss(preds, keypoints, target_weight, target_method=, backend=)`), not yet wrapped.
+        config: the TrainConfig (optimiser, schedule, precision, output folder, ...).
+        train_loader: yields dicts with `image` (N, 3, H, W), `keypoints` (N, K, 2) in
+            final-heatmap pixels (what `collate_pose` gives) and `target_weight` (N, K). Its
+            sampler's and dataset's `set_epoch(epoch)` are called before each epoch when they
+            exist, and its `generator` (when set) is re-seeded per (seed, epoch, rank).
+        dist_info: from `init_distributed()`; a single process on `config.device` by default.
+        model_name: the zoo name stored in and checked against checkpoints (config.model by default).
+        callbacks: called as `callback(trainer)` after every optimiser step.
+
+    The model is moved to the device, converted to SyncBatchNorm / channels-last when the config
+    asks, and wrapped in DistributedDataParallel when there are several processes (`self.module`);
+    `self.model` is the plain model.
+    """
+
+    def __init__(self, model: nn.Module, config: TrainConfig, train_loader: Iterable, *,
+                 dist_info: DistInfo | None = None, model_name: str | None = None,
+                 callbacks: Iterable[Callback] = ()):
+        self.config = config
+        self.dist = dist_info if dist_info is not None else init_distributed(config.device)
+        self.device = self.dist.device
+        self.module = prepare_model(model, self.dist, sync_bn=config.sync_bn, channels_last=config.channels_last)
+        self.model = unwrap_model(self.module)
+        self.model_name = model_name if model_name is not None else config.model
+        self.loader = train_loader
+        self.callbacks = list(callbacks)
+        self.optimizer = build_optimizer(self.model, config)
+        self.scheduler = WarmupStepLR(self.optimizer, warmup_iters=config.warmup_iters,
+                                      warmup_ratio=config.warmup_ratio, milestones=config.lr_steps,
+                                      gamma=config.lr_gamma)
+        self.amp_dtype = resolve_amp(config.amp, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
+        self.out_dir = Path(config.output_dir)
+        self.epoch = 0  # epochs completed
+        self.iteration = 0  # optimiser steps taken
+        self.history: list[dict] = []  # one row per finished epoch
+        self.logger: TrainLogger | None = None
+        self._start = time.perf_counter()
+
+    # ------------------------------------------------------------------------------- one step
+
+    def _to_device(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        images = batch["image"].to(self.device, non_blocking=True)
+        if self.config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        keypoints = batch["keypoints"].to(self.device, torch.float32, non_blocking=True)
+        weight = batch["target_weight"].to(self.device, torch.float32, non_blocking=True)
+        return images, keypoints, weight
+
+    def train_step(self, batch: dict) -> torch.Tensor:
+        """One optimiser step on one batch; returns the detached loss (not synchronised)."""
+        images, keypoints, weight = self._to_device(batch)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            preds = self.module(images)
+        loss = self.model.loss(preds, keypoints, weight, target_method=self.config.target_method,
+                               backend=self.config.loss_backend)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            if self.config.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            if self.config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+        return loss.detach()
+
+    # ------------------------------------------------------------------------------ one epoch
+
+    def _begin_epoch(self) -> None:
+        for obj in (getattr(self.loader, "sampler", None), getattr(self.loader, "batch_sampler", None),
+                    getattr(self.loader, "dataset", None)):
+            if hasattr(obj, "set_epoch"):
+                obj.set_epoch(self.epoch)
+        generator = getattr(self.loader, "generator", None)
+        if isinstance(generator, torch.Generator):
+            generator.manual_seed(worker_seed(self.config.seed, self.epoch, self.dist.rank))
+
+    def _reduce_loss(self, loss_sum: torch.Tensor, steps: int) -> float:
+        loss = all_reduce_mean(loss_sum / max(steps, 1), self.dist).item()
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"the training loss is {loss} at epoch {self.epoch + 1}, iteration "
+                                     f"{self.iteration}; lower the lr or set grad_clip in the config")
+        return loss
+
+    def train_epoch(self) -> dict:
+        """Train one epoch (the one after `self.epoch`); returns its summary row."""
+        config, world = self.config, self.dist.world_size
+        self._begin_epoch()
+        self.module.train()
+        total = len(self.loader) if hasattr(self.loader, "__len__") else None
+        bar = tqdm(self.loader, total=total, desc=f"epoch {self.epoch + 1}/{config.epochs}", dynamic_ncols=True,
+                   disable=True if not self.dist.is_main else (None if config.progress is None else not config.progress))
+        zero = torch.zeros((), device=self.device)
+        epoch_loss, window_loss = zero.clone(), zero.clone()
+        epoch_steps = window_steps = window_images = epoch_images = 0
+        epoch_start = window_start = time.perf_counter()
+        lr = self.scheduler.get_last_lr()[0]
+        try:
+            for step, batch in enumerate(bar):
+                lr = self.scheduler.step(self.iteration, self.epoch)[0]
+                loss = self.train_step(batch)
+                self.iteration += 1
+                n = int(batch["image"].shape[0])
+                window_loss += loss
+                epoch_loss += loss
+                window_steps += 1
+                epoch_steps += 1
+                window_images += n
+                epoch_images += n
+                if window_steps == config.log_interval or (total is not None and step + 1 == total):
+                    mean = self._reduce_loss(window_loss, window_steps)
+                    now = time.perf_counter()
+                    speed = window_images * world / max(now - window_start, 1e-9)
+                    bar.set_postfix(loss=f"{mean:.3e}", lr=f"{lr:.2e}", img_s=f"{speed:.0f}", refresh=False)
+                    if self.logger is not None:
+                        self.logger.log(epoch=self.epoch + 1, iter=self.iteration, loss=mean, lr=lr,
+                                        images_per_s=round(speed, 2), time=round(now - self._start, 3))
+                    window_loss.zero_()
+                    window_steps = window_images = 0
+                    window_start = time.perf_counter()
+                for callback in self.callbacks:
+                    callback(self)
+        finally:
+            bar.close()
+        if epoch_steps == 0:
+            raise RuntimeError("the training loader yielded no batches; check the data set and batch_size")
+        elapsed = time.perf_counter() - epoch_start
+        return {"epoch": self.epoch + 1, "iter": self.iteration, "loss": self._reduce_loss(epoch_loss, epoch_steps),
+                "lr": lr, "images_per_s": epoch_images * world / max(elapsed, 1e-9), "time": elapsed}
+
+    # ----------------------------------------------------------------------------- checkpoints
+
+    def save_checkpoint(self) -> Path | None:
+        """Every rank calls this after an epoch; rank 0 writes `epoch_NNN.pth` (when due) and
+        `latest.pth`. Returns the path written on rank 0, None elsewhere."""
+        rng = gather_objects(capture_rng_state(), self.dist)  # every rank's generators, in rank order
+        barrier(self.dist)
+        path = None
+        if self.dist.is_main:
+            fields = dict(optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler, epoch=self.epoch,
+                          iteration=self.iteration, config=self.config.to_dict(), model_name=self.model_name, rng=rng)
+            latest = self.out_dir / LATEST
+            due = self.epoch % self.config.checkpoint_interval == 0 or self.epoch >= self.config.epochs
+            if due:
+                path = save_checkpoint(self.out_dir / epoch_checkpoint_name(self.epoch), self.model,
+                                       also=(latest,), **fields)
+            else:
+                path = save_checkpoint(latest, self.model, **fields)
+        barrier(self.dist)
+        return path
+
+    def resume(self, path: str | Path) -> dict:
+        """Restore the model, optimiser, schedule, scaler, counters and random generators."""
+        checkpoint = load_checkpoint(path, self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                                     scaler=self.scaler, model_name=self.model_name, restore_rng=True,
+                                     rank=self.dist.rank)
+        self.epoch, self.iteration = int(checkpoint["epoch"]), int(checkpoint["iteration"])
+        saved = checkpoint.get("config") or {}
+        changed = sorted(k for k, v in self.config.to_dict().items()
+                         if k in saved and saved[k] != v and k not in ("output_dir", "epochs", "progress"))
+        if changed and self.dist.is_main:
+            warnings.warn(f"resuming from {path} with changed settings: {', '.join(changed)}", stacklevel=2)
+        return checkpoint
+
+    # ----------------------------------------------------------------------------------- fit
+
+    def fit(self, epochs: int | None = None) -> list[dict]:
+        """Train from `self.epoch` up to `epochs` (config.epochs by default); returns `history`."""
+        epochs = self.config.epochs if epochs is None else epochs
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.config.save(self.out_dir / "config.json")
+        self.logger = TrainLogger(self.out_dir, enabled=self.dist.is_main, tensorboard=self.config.tensorboard)
+        self._start = time.perf_counter()
+        try:
+            while self.epoch < epochs:
+                row = self.train_epoch()
+                self.epoch += 1
+                self.history.append(row)
+                self.save_checkpoint()
+                if self.dist.is_main:
+                    print(f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4e}  lr {row['lr']:.2e}  "
+                          f"{row['images_per_s']:.0f} img/s  {row['time']:.0f} s", flush=True)
+        except KeyboardInterrupt:
+            if self.dist.is_main:
+                last = self.out_dir / LATEST
+                hint = f"; resume from {last} (epoch {self.epoch})" if last.exists() else ""
+                print(f"\ninterrupted in epoch {self.epoch + 1}, iteration {self.iteration}{hint}", flush=True)
+            raise
+        finally:
+            self.logger.close()
+            self.logger = None
+        return self.history
+
+
+# -------------------------------------------------------------------------------- building blocks
+
+
+def build_train_dataset(config: TrainConfig, model) -> Dataset:
+    """The data engineer's TopDownCocoDataset with SRPose's training augmentation."""
+    from ..data.coco import TopDownCocoDataset
+    from ..data.transforms import AugmentParams
+
+    augment = AugmentParams(flip_prob=config.flip_prob, half_body_prob=config.half_body_prob,
+                            scale_factor=config.scale_factor, rot_factor=config.rot_factor, rot_prob=config.rot_prob)
+    return TopDownCocoDataset(config.train_ann, config.train_images, input_size=model.input_size,
+                              keypoint_set=model.keypoint_set, train=True, augment=augment, seed=config.seed)
+
+
+def build_train_loader(dataset: Dataset, config: TrainConfig, info: DistInfo, *, output_stride: int,
+                       collate_fn=None) -> DataLoader:
+    """A DataLoader over this rank's shard: seeded shuffling, per-epoch worker seeds, pinned memory on CUDA."""
+    if collate_fn is None:
+        from functools import partial
+
+        from ..data.collate import collate_pose
+
+        collate_fn = partial(collate_pose, output_stride=output_stride)
+    sampler = build_sampler(dataset, info, shuffle=True, seed=config.seed)
+    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+                      collate_fn=collate_fn, pin_memory=info.device.type == "cuda", drop_last=config.drop_last,
+                      generator=torch.Generator(), persistent_workers=False)
+
+
+def train(config: str | Path | TrainConfig, *, resume: bool | str | Path | None = None,
+          output_dir: str | Path | None = None, callbacks: Iterable[Callback] = ()) -> Trainer:
+    """Train a zoo model as the config says (see the module docstring for the commands).
+
+    Args:
+        config: a TrainConfig or the path of a JSON/TOML config file.
+        resume: True to continue from `<output_dir>/latest.pth`, or the path of a checkpoint.
+        output_dir: overrides `config.output_dir`.
+    Returns the finished Trainer (`.history`, `.model`, `.out_dir`).
+    """
+    from ..models import build_model
+
+    if not isinstance(config, TrainConfig):
+        config = load_config(config)
+    if output_dir is not None:
+        config = config.replace(output_dir=str(output_dir))
+    info = init_distributed(config.device)
+    try:
+        seed_everything(config.seed)  # the same initial weights on every rank
+        model = build_model(config.model, keypoint_set=config.keypoint_set, input_size=config.input_size,
+                            pretrained=config.pretrained)
+        seed_everything(config.seed + info.rank)  # different augmentation streams per rank
+        dataset = build_train_dataset(config, model)
+        loader = build_train_loader(dataset, config, info, output_stride=model.output_stride)
+        trainer = Trainer(model, config, loader, dist_info=info, model_name=config.model, callbacks=callbacks)
+        if resume:
+            path = Path(config.output_dir) / LATEST if resume is True else Path(resume)
+            trainer.resume(path)
+        trainer.fit()
+        return trainer
+    finally:
+        shutdown(info)

@@ -1,0 +1,92 @@
+"""A tiny learnable pose problem for the trainer's tests: runs an epoch in well under a second on a CPU.
+
+Images are 32x32 with one bright dot per keypoint; the model (two stride-2 convs and a 1x1 head,
+BatchNorm included) predicts 8x8 heatmaps (output stride 4). `__getitem__` adds noise drawn from
+torch's global generator, so a resumed run only matches a straight one when that generator's state
+is restored too.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
+
+from srpose_fast.data.meta import COCO
+from srpose_fast.engine.config import TrainConfig
+from srpose_fast.engine.distributed import DistInfo, build_sampler
+from srpose_fast.models import TopDownPoseModel
+
+SIZE = 32
+STRIDE = 4
+K = COCO.num_keypoints
+
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: these tiny convolutions are slower with more, and far slower on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class DotDataset(Dataset):
+    def __init__(self, n: int = 16, seed: int = 0, noise: float = 0.05):
+        g = torch.Generator().manual_seed(seed)
+        self.keypoints = torch.rand(n, K, 2, generator=g) * (SIZE - 8) + 4  # input pixels
+        ys = torch.arange(SIZE, dtype=torch.float32)[:, None]
+        xs = torch.arange(SIZE, dtype=torch.float32)[None, :]
+        d = (xs - self.keypoints[..., 0, None, None]) ** 2 + (ys - self.keypoints[..., 1, None, None]) ** 2
+        self.images = torch.exp(-d / 4.0)[:, :3]  # (n, 3, H, W): the first three joints as colour planes
+        self.noise = noise
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        image = self.images[i] + self.noise * torch.rand(self.images[i].shape)
+        return {"image": image, "keypoints": self.keypoints[i] / STRIDE,  # heatmap pixels, as collate_pose
+                "target_weight": torch.ones(K)}
+
+
+class TinyBackbone(nn.Module):
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+
+    def forward(self, x):
+        return [self.body(x)]
+
+
+class TinyHead(nn.Module):
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.final = nn.Conv2d(width, K, 1)
+
+    def forward(self, feats):
+        out = self.final(feats[0])
+        return [out] if self.training else out
+
+
+def tiny_model(width: int = 8, seed: int = 0) -> TopDownPoseModel:
+    torch.manual_seed(seed)
+    return TopDownPoseModel(TinyBackbone(width), TinyHead(width), keypoint_set=COCO, input_size=(SIZE, SIZE),
+                            output_stride=STRIDE, sigma=1.0, stage_weights=(1.0,))
+
+
+def tiny_config(out_dir, **changes) -> TrainConfig:
+    values = dict(model="tiny", output_dir=str(out_dir), batch_size=4, workers=0, epochs=4, lr=5e-3,
+                  warmup_iters=6, lr_steps=(3,), amp="none", channels_last=False, device="cpu",
+                  checkpoint_interval=2, log_interval=2, progress=False, tensorboard=False, loss_backend="torch")
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def tiny_loader(config: TrainConfig, info: DistInfo = DistInfo(), n: int = 16) -> DataLoader:
+    dataset = DotDataset(n)
+    sampler = build_sampler(dataset, info, shuffle=True, seed=config.seed)
+    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+                      generator=torch.Generator())
