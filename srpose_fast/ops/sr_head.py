@@ -3,15 +3,24 @@
 `sr_head(x, weight, bias, upscale)` maps (N, e*K, H, W) embeddings to (N, K, r*H, r*W) heatmaps
 with `weight` of shape (r*r*K, e, k, k) (torch's grouped-conv layout, groups = K) and
 `bias` of shape (r*r*K,). Padding is k // 2, so the spatial size is kept before the shuffle.
+
+Backends: "torch" is `sr_head_reference` (the oracle, the CPU path, the benchmark baseline);
+"triton" is the registered op `torch.ops.srpose_fast.sr_head` (kernels in `srpose_fast.kernels.sr_head`:
+one fused kernel that writes the shuffled output, and a backward that reads grad_out in place), with
+autograd through the registered op `torch.ops.srpose_fast.sr_head_backward`. The triton ops are
+registered when this module is imported and the triton package is installed; without triton nothing
+here imports it, and backend="triton" says what is missing.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from .backend import resolve_backend
+from typing import Optional
 
-SUPPORTED_BACKENDS = ("auto", "torch")
+from .backend import resolve_backend, triton_available
+
+SUPPORTED_BACKENDS = ("auto", "torch", "triton")
 
 
 def check_sr_head_inputs(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, upscale: int) -> int:
@@ -51,4 +60,50 @@ def sr_head(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, up
     chosen = resolve_backend(backend, x.device, op="sr_head", supported=SUPPORTED_BACKENDS)
     if chosen == "torch":
         return sr_head_reference(x, weight, bias, upscale)
+    if chosen == "triton":
+        check_sr_head_inputs(x, weight, bias, upscale)
+        return torch.ops.srpose_fast.sr_head(x, weight, bias, upscale)
     raise AssertionError(f"unreachable backend {chosen}")
+
+
+def _register_triton_ops() -> None:
+    """Define srpose_fast::sr_head and srpose_fast::sr_head_backward (triton_op), their fakes and autograd."""
+    from torch.library import triton_op
+
+    from srpose_fast.kernels.sr_head import sr_head_backward, sr_head_forward
+
+    @triton_op("srpose_fast::sr_head", mutates_args=())
+    def sr_head_op(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], upscale: int) -> torch.Tensor:
+        return sr_head_forward(x, weight, bias, upscale)
+
+    @sr_head_op.register_fake
+    def _(x, weight, bias, upscale):
+        n, _, h, w = x.shape
+        joints = weight.shape[0] // (upscale * upscale)
+        return x.new_empty((n, joints, upscale * h, upscale * w))
+
+    @triton_op("srpose_fast::sr_head_backward", mutates_args=())
+    def sr_head_backward_op(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
+                            upscale: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return sr_head_backward(grad_out, x, weight, upscale)
+
+    @sr_head_backward_op.register_fake
+    def _(grad_out, x, weight, upscale):
+        return torch.empty_like(x), torch.empty_like(weight), weight.new_empty((weight.shape[0],))
+
+    def setup_context(ctx, inputs, output):
+        x, weight, bias, upscale = inputs
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        ctx.upscale = upscale
+
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        grad_x, grad_weight, grad_bias = torch.ops.srpose_fast.sr_head_backward(grad_out, x, weight, ctx.upscale)
+        return grad_x, grad_weight, grad_bias if ctx.has_bias else None, None
+
+    sr_head_op.register_autograd(backward, setup_context=setup_context)
+
+
+if triton_available():
+    _register_triton_ops()
