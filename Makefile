@@ -15,7 +15,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q setuptools wheel
-	$(PIP) install -q "$(TORCH_SPEC)" "$(TRITON_SPEC)" numpy tqdm pytest hypothesis
+	$(PIP) install -q "$(TORCH_SPEC)" "$(TRITON_SPEC)" numpy tqdm pytest hypothesis pybind11
 	$(PIP) install -q -e . --no-build-isolation --no-deps
 	touch $@
 
