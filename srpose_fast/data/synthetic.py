@@ -319,17 +319,18 @@ def render_image(rng: np.random.Generator, image_size: tuple[int, int], max_peop
             kind, geom, colour = _occluder(rng, fig)
             _draw(image, owner, kind, geom, colour, _OCCLUDER)
     # sensor noise and, sometimes, blur
-    noise = rng.integers(-8, 9, (h, w, 1), dtype=np.int16)
-    image = np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    noise = np.repeat(rng.integers(0, 17, (h, w, 1), dtype=np.uint8), 3, axis=2)
+    image = cv2.subtract(cv2.add(image, noise), np.full_like(image, 8))  # +-8, saturating
     if rng.random() < 0.3:
         image = cv2.GaussianBlur(image, (3, 3), 0)
 
-    person_of = np.where(owner == _OCCLUDER, -1, (owner.astype(np.int32) - 1) // _NUM_PARTS)
     people = []
     for p, fig in enumerate(figures):
-        ys, xs = np.nonzero(person_of == p)
-        if len(xs) < _MIN_VISIBLE_AREA:
+        mine = (owner > p * _NUM_PARTS) & (owner <= (p + 1) * _NUM_PARTS)  # owner = 1 + p * parts + part
+        area = int(np.count_nonzero(mine))
+        if area < _MIN_VISIBLE_AREA:
             continue
+        xs, ys = np.flatnonzero(mine.any(axis=0)), np.flatnonzero(mine.any(axis=1))
         kpts = np.zeros((17, 3))
         for j in range(17):
             x, y = fig.keypoints[j]
@@ -346,7 +347,7 @@ def render_image(rng: np.random.Generator, image_size: tuple[int, int], max_peop
         margin = 0.03 * max(x1 - x0, y1 - y0) + 1
         x0, y0 = max(0.0, x0 - margin), max(0.0, y0 - margin)
         x1, y1 = min(float(w), x1 + margin), min(float(h), y1 + margin)
-        people.append((kpts, [x0, y0, x1 - x0, y1 - y0], int(len(xs))))
+        people.append((kpts, [x0, y0, x1 - x0, y1 - y0], area))
     return image, people
 
 
@@ -365,8 +366,8 @@ def generate_synthetic_coco(out_dir, *, num_images: int, split: str = "train", s
     """
     if num_images < 0:
         raise ValueError(f"num_images must be >= 0, got {num_images}")
-    if max_people < 1:
-        raise ValueError(f"max_people must be >= 1, got {max_people}")
+    if not 1 <= max_people <= 1000:
+        raise ValueError(f"max_people must be in [1, 1000], got {max_people}")
     if image_format not in ("jpg", "png"):
         raise ValueError(f"image_format must be 'jpg' or 'png', got {image_format!r}")
     h, w = (int(v) for v in image_size)
