@@ -95,6 +95,16 @@ def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return value
 
 
+def broadcast_buffers(model: nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank.
+
+    DDP broadcasts them before each forward, so after the last step of an epoch each rank still
+    holds the statistics of its own last batch; this makes the ranks identical again."""
+    if info.distributed:
+        for buffer in model.buffers():
+            dist.broadcast(buffer.data, src=0)
+
+
 def gather_objects(obj, info: DistInfo) -> list:
     """`obj` from every rank, in rank order (a list of one without a process group)."""
     if not info.distributed:
@@ -110,6 +120,9 @@ def prepare_model(model: nn.Module, info: DistInfo, *, sync_bn: bool = False,
     distributed), and wrap in DistributedDataParallel when there is more than one process.
     Returns the module to call; the plain model stays reachable as `.module`."""
     if sync_bn and info.distributed:
+        if info.device.type != "cuda":
+            raise ValueError("sync_bn needs CUDA devices (torch's SyncBatchNorm runs only on GPUs); "
+                             "set sync_bn to false for a CPU run")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(info.device)
     if channels_last:

@@ -40,8 +40,8 @@ from tqdm import tqdm
 
 from .checkpoint import capture_rng_state, load_checkpoint, save_checkpoint, unwrap_model
 from .config import TrainConfig, load_config
-from .distributed import (DistInfo, all_reduce_mean, barrier, build_sampler, gather_objects, init_distributed,
-                          prepare_model, shutdown)
+from .distributed import (DistInfo, all_reduce_mean, barrier, broadcast_buffers, build_sampler, gather_objects,
+                          init_distributed, prepare_model, shutdown)
 from .logging import TrainLogger
 from .schedule import WarmupStepLR
 
@@ -215,6 +215,7 @@ class Trainer:
                     callback(self)
         finally:
             bar.close()
+        broadcast_buffers(self.model, self.dist)
         if epoch_steps == 0:
             raise RuntimeError("the training loader yielded no batches; check the data set and batch_size")
         elapsed = time.perf_counter() - epoch_start

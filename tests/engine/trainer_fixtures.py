@@ -90,3 +90,35 @@ def tiny_loader(config: TrainConfig, info: DistInfo = DistInfo(), n: int = 16) -
     sampler = build_sampler(dataset, info, shuffle=True, seed=config.seed)
     return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
                       generator=torch.Generator())
+
+
+def ddp_worker(rank: int, world_size: int, port: int, out_dir: str, result_dir: str) -> None:
+    """One process of the 2-process gloo test, set up the way torchrun sets up each process."""
+    import os
+    from pathlib import Path
+
+    from srpose_fast.engine.distributed import init_distributed, prepare_model, shutdown
+    from srpose_fast.engine.trainer import Trainer
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    info = init_distributed("cpu")
+    try:
+        assert info.distributed and info.rank == rank and torch.distributed.get_backend() == "gloo"
+        # SyncBatchNorm only runs on GPUs: a CPU run with sync_bn must say so, not fail inside DDP.
+        try:
+            prepare_model(tiny_model(), info, sync_bn=True)
+        except ValueError as err:
+            assert "sync_bn needs CUDA" in str(err)
+        else:
+            raise AssertionError("sync_bn on the CPU was accepted")
+        # Each rank writes into its own folder, so the test sees what rank 1 would have written.
+        config = tiny_config(Path(out_dir) / f"rank{rank}", epochs=2)
+        trainer = Trainer(tiny_model(seed=rank), config, tiny_loader(config, info), dist_info=info)
+        assert isinstance(trainer.module, nn.parallel.DistributedDataParallel)
+        history = trainer.fit()
+        torch.save({"model": trainer.model.state_dict(), "iteration": trainer.iteration,
+                    "loss": [row["loss"] for row in history]}, Path(result_dir) / f"rank{rank}.pt")
+    finally:
+        shutdown(info)
