@@ -1,0 +1,140 @@
+"""Test-time decoding: heatmaps (N, K, H, W) to keypoints (N, K, 2) and scores (N, K).
+
+`decode_heatmaps` runs, in order: flip merge (if `flipped` is given), argmax, the refinement
+named by `method`, and the transform to image coordinates (if `center` and `scale` are given).
+The torch reference `decode_heatmaps_reference` is the oracle every other backend is tested
+against; its building blocks live in `srpose_fast.codecs`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..codecs.decoders import DECODE_METHODS, decode_locations
+from ..codecs.flip import check_flip_indices, flip_merge
+from ..codecs.transforms import heatmap_to_image
+from ..data.meta import COCO
+from .backend import resolve_backend
+
+SUPPORTED_BACKENDS = ("auto", "torch")
+
+
+def _as_tensor(name: str, value, device: torch.device | None = None) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    elif isinstance(value, np.ndarray):
+        tensor = torch.from_numpy(value if value.flags.writeable else value.copy())
+    else:
+        try:
+            tensor = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"decode_heatmaps: {name} must be a tensor or an array ({err})") from None
+    if device is not None and tensor.device != device:
+        if isinstance(value, torch.Tensor):
+            raise ValueError(f"decode_heatmaps: {name} is on {tensor.device}, the heatmaps on {device}")
+        tensor = tensor.to(device)
+    return tensor
+
+
+def check_decode_inputs(heatmaps: torch.Tensor, method: str, blur_kernel: int, flipped: torch.Tensor | None,
+                        flip_indices, center: torch.Tensor | None, scale: torch.Tensor | None) -> list[int] | None:
+    """Validate everything `decode_heatmaps` takes; return the flip indices to use (None without flip)."""
+    if heatmaps.dim() != 4:
+        raise ValueError(f"decode_heatmaps: heatmaps must be (N, K, H, W), got shape {tuple(heatmaps.shape)}")
+    n, k, height, width = heatmaps.shape
+    if height < 1 or width < 1:
+        raise ValueError(f"decode_heatmaps: heatmaps must have H, W >= 1, got shape {tuple(heatmaps.shape)}")
+    if not (heatmaps.is_floating_point() or heatmaps.dtype in (torch.uint8, torch.int8, torch.int16,
+                                                                torch.int32, torch.int64)):
+        raise ValueError(f"decode_heatmaps: heatmaps must be real numbers, got dtype {heatmaps.dtype}")
+    if method not in DECODE_METHODS:
+        raise ValueError(f"decode_heatmaps: method must be one of {DECODE_METHODS}, got {method!r}")
+    if isinstance(blur_kernel, bool) or not isinstance(blur_kernel, int) or blur_kernel < 1 or blur_kernel % 2 == 0:
+        raise ValueError(f"decode_heatmaps: blur_kernel must be a positive odd int, got {blur_kernel!r}")
+    if (center is None) != (scale is None):
+        raise ValueError("decode_heatmaps: give both center and scale, or neither")
+    for name, value in (("center", center), ("scale", scale)):
+        if value is not None and tuple(value.shape) != (n, 2):
+            raise ValueError(f"decode_heatmaps: {name} must be (N, 2) = ({n}, 2), got shape {tuple(value.shape)}")
+    if method == "dark_udp" and center is not None and (height < 2 or width < 2):
+        raise ValueError("decode_heatmaps: dark_udp's (W - 1, H - 1) scaling needs maps of at least 2x2")
+    if flipped is None:
+        if flip_indices is not None:
+            raise ValueError("decode_heatmaps: flip_indices given without flipped heatmaps")
+        return None
+    if tuple(flipped.shape) != tuple(heatmaps.shape):
+        raise ValueError(f"decode_heatmaps: flipped has shape {tuple(flipped.shape)}, "
+                         f"the heatmaps {tuple(heatmaps.shape)}")
+    if flip_indices is None:
+        if k != COCO.num_keypoints:
+            raise ValueError(f"decode_heatmaps: flip_indices is required for K = {k} "
+                             f"(the COCO default only applies to K = {COCO.num_keypoints})")
+        flip_indices = COCO.flip_indices
+    try:
+        return check_flip_indices(flip_indices, k)
+    except ValueError as err:
+        raise ValueError(f"decode_heatmaps: {err}") from None
+
+
+def decode_heatmaps_reference(heatmaps: torch.Tensor, *, method: str = "shift", blur_kernel: int = 11,
+                              flipped: torch.Tensor | None = None, flip_indices: Sequence[int] | None = None,
+                              flip_shift: bool = True, center: torch.Tensor | None = None,
+                              scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The torch reference of `decode_heatmaps` on validated tensors (flip_indices resolved)."""
+    maps = heatmaps if flipped is None else flip_merge(heatmaps, flipped, flip_indices, shift=flip_shift)
+    keypoints, scores = decode_locations(maps, method, blur_kernel)
+    if center is not None:
+        keypoints = heatmap_to_image(keypoints, center, scale, maps.shape[-2:], udp=method == "dark_udp")
+    return keypoints, scores
+
+
+def decode_heatmaps(heatmaps, *, method: str = "shift", blur_kernel: int = 11, flipped=None,
+                    flip_indices: Sequence[int] | None = None, flip_shift: bool | None = None,
+                    center=None, scale=None, backend: str = "auto"):
+    """Keypoints (N, K, 2) float32 (x, y) and scores (N, K) float32 from heatmaps (N, K, H, W).
+
+    Args:
+        heatmaps: torch tensor (any device, any float dtype; computed in float32) or numpy array.
+            Torch in -> torch out on the same device; numpy in -> numpy out.
+        method: "argmax" (integer argmax), "shift" (+-0.25 px toward the higher neighbour, SRPose's
+            default), "dark" (DARK Newton step on the log of the blurred map), "dark_udp"
+            (DARK-UDP, with UDP (W - 1, H - 1) scaling to the image).
+        blur_kernel: odd Gaussian kernel size of "dark" / "dark_udp".
+        flipped: heatmaps of the mirrored image, same shape; merged first (see `codecs.flip`).
+        flip_indices: left/right permutation of the joints; COCO's by default when K == 17,
+            required otherwise.
+        flip_shift: shift the flipped maps one pixel right before averaging; None means True
+            except for "dark_udp" (UDP-aligned maps need no shift).
+        center, scale: (N, 2) each (x200 convention); both or neither. Without them keypoints are
+            in heatmap pixels.
+        backend: "auto" | "torch".
+
+    Special cases, which every backend follows:
+        - ties: the lowest flat index (y * W + x) wins;
+        - a map containing NaN: score NaN, keypoint (NaN, NaN), also after the transform;
+        - a map whose maximum is <= 0: score 0, keypoint at its argmax, never refined;
+        - otherwise the score is the maximum of the (flip-merged) map.
+        - N == 0 gives empty outputs.
+    Decoding is not differentiable: the outputs are detached.
+    """
+    as_numpy = isinstance(heatmaps, np.ndarray)
+    maps = _as_tensor("heatmaps", heatmaps).detach()
+    device = maps.device
+    flipped_t = None if flipped is None else _as_tensor("flipped", flipped, device).detach()
+    center_t = None if center is None else _as_tensor("center", center, device)
+    scale_t = None if scale is None else _as_tensor("scale", scale, device)
+    indices = check_decode_inputs(maps, method, blur_kernel, flipped_t, flip_indices, center_t, scale_t)
+    if flip_shift is None:
+        flip_shift = method != "dark_udp"
+    chosen = resolve_backend(backend, device, op="decode_heatmaps", supported=SUPPORTED_BACKENDS)
+    if chosen == "torch":
+        keypoints, scores = decode_heatmaps_reference(
+            maps, method=method, blur_kernel=blur_kernel, flipped=flipped_t, flip_indices=indices,
+            flip_shift=bool(flip_shift), center=center_t, scale=scale_t)
+    else:
+        raise AssertionError(f"unreachable backend {chosen}")
+    if as_numpy:
+        return keypoints.numpy(), scores.numpy()
+    return keypoints, scores
