@@ -29,6 +29,7 @@ from __future__ import annotations
 import random
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -291,26 +292,29 @@ class Trainer:
 
 
 def build_train_dataset(config: TrainConfig, model) -> Dataset:
-    """The data engineer's TopDownCocoDataset with SRPose's training augmentation."""
+    """TopDownCocoDataset over the training file with SRPose's augmentation (set in the config)."""
     from ..data.coco import TopDownCocoDataset
     from ..data.transforms import AugmentParams
 
     augment = AugmentParams(flip_prob=config.flip_prob, half_body_prob=config.half_body_prob,
                             scale_factor=config.scale_factor, rot_factor=config.rot_factor, rot_prob=config.rot_prob)
-    return TopDownCocoDataset(config.train_ann, config.train_images, input_size=model.input_size,
-                              keypoint_set=model.keypoint_set, train=True, augment=augment, seed=config.seed)
+    return TopDownCocoDataset(config.train_ann, config.train_images, keypoint_set=model.keypoint_set,
+                              input_size=model.input_size, heatmap_size=model.heatmap_size, train=True,
+                              augment=augment, seed=config.seed)
 
 
-def build_train_loader(dataset: Dataset, config: TrainConfig, info: DistInfo, *, output_stride: int,
-                       collate_fn=None) -> DataLoader:
-    """A DataLoader over this rank's shard: seeded shuffling, per-epoch worker seeds, pinned memory on CUDA."""
+def build_train_loader(dataset: Dataset, config: TrainConfig, info: DistInfo, *,
+                       heatmap_size: tuple[int, int] | None = None, collate_fn=None) -> DataLoader:
+    """A DataLoader over this rank's shard: seeded shuffling, per-epoch worker seeds, pinned memory
+    on CUDA. The default collate is `collate_pose`, which hands the keypoints over in the pixels of
+    a `heatmap_size` map (the model's final heatmap: what the loss takes)."""
     if collate_fn is None:
-        from functools import partial
-
         from ..data.collate import collate_pose
 
-        collate_fn = partial(collate_pose, output_stride=output_stride)
+        collate_fn = partial(collate_pose, heatmap_size=heatmap_size)
     sampler = build_sampler(dataset, info, shuffle=True, seed=config.seed)
+    # Not persistent: workers are re-created each epoch, so they see the data set's new epoch and
+    # the generator's new seed.
     return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
                       collate_fn=collate_fn, pin_memory=info.device.type == "cuda", drop_last=config.drop_last,
                       generator=torch.Generator(), persistent_workers=False)
@@ -332,6 +336,11 @@ def train(config: str | Path | TrainConfig, *, resume: bool | str | Path | None 
         config = load_config(config)
     if output_dir is not None:
         config = config.replace(output_dir=str(output_dir))
+    resume_path = None
+    if resume:
+        resume_path = Path(config.output_dir) / LATEST if resume is True else Path(resume)
+        if not resume_path.is_file():
+            raise FileNotFoundError(f"no checkpoint to resume from: {resume_path}")
     info = init_distributed(config.device)
     try:
         seed_everything(config.seed)  # the same initial weights on every rank
@@ -339,11 +348,10 @@ def train(config: str | Path | TrainConfig, *, resume: bool | str | Path | None 
                             pretrained=config.pretrained)
         seed_everything(config.seed + info.rank)  # different augmentation streams per rank
         dataset = build_train_dataset(config, model)
-        loader = build_train_loader(dataset, config, info, output_stride=model.output_stride)
+        loader = build_train_loader(dataset, config, info, heatmap_size=model.heatmap_size)
         trainer = Trainer(model, config, loader, dist_info=info, model_name=config.model, callbacks=callbacks)
-        if resume:
-            path = Path(config.output_dir) / LATEST if resume is True else Path(resume)
-            trainer.resume(path)
+        if resume_path is not None:
+            trainer.resume(resume_path)
         trainer.fit()
         return trainer
     finally:

@@ -191,3 +191,43 @@ def test_cuda_amp_channels_last(tmp_path, amp):
     history = trainer.fit()
     assert (trainer.scaler is not None) == (amp == "fp16")
     assert torch.isfinite(torch.tensor(history[0]["loss"]))
+
+
+# ------------------------------------------------------------------------------ train() end to end
+
+
+def test_loader_hands_keypoints_in_heatmap_pixels():
+    from srpose_fast.engine.distributed import DistInfo
+    from srpose_fast.engine.trainer import build_train_loader
+
+    samples = [{"image": torch.zeros(3, 32, 32), "keypoints": torch.full((17, 2), 4.0 * i),
+                "target_weight": torch.ones(17)} for i in range(4)]
+    config = TrainConfig(batch_size=4, workers=0)
+    batch = next(iter(build_train_loader(samples, config, DistInfo(), heatmap_size=(8, 8))))  # output stride 4
+    assert sorted(batch["keypoints"][:, 0, 0].tolist()) == [0.0, 1.0, 2.0, 3.0]
+    batch = next(iter(build_train_loader(samples, config, DistInfo(), heatmap_size=None)))  # SRPose: stride 1
+    assert sorted(batch["keypoints"][:, 0, 0].tolist()) == [0.0, 4.0, 8.0, 12.0]
+
+
+def test_train_entry_on_synthetic_coco(tmp_path):
+    from srpose_fast.data.synthetic import generate_synthetic_coco
+    from srpose_fast.engine.trainer import train
+
+    ann = generate_synthetic_coco(tmp_path / "data", num_images=3, split="train", image_size=(96, 64), progress=False)
+    config = TrainConfig(model="srpose_demo", input_size=(64, 64), train_ann=str(ann),
+                         train_images=str(tmp_path / "data" / "images" / "train"), batch_size=4, workers=1,
+                         epochs=1, warmup_iters=2, amp="none", device="cpu", output_dir=str(tmp_path / "run"),
+                         progress=False, tensorboard=False, log_interval=1, loss_backend="torch")
+    path = tmp_path / "demo.json"
+    config.save(path)
+    trainer = train(path)
+    steps = trainer.iteration
+    assert trainer.epoch == 1 and steps >= 1 and trainer.model.input_size == (64, 64)
+    assert trainer.loader.dataset.set_epoch and trainer.loader.dataset.epoch == 0
+    assert (tmp_path / "run" / "latest.pth").exists() and (tmp_path / "run" / "epoch_001.pth").exists()
+
+    resumed = train(config.replace(epochs=2), resume=True)  # continues from run/latest.pth
+    assert (resumed.epoch, resumed.iteration) == (2, 2 * steps)
+    assert resumed.loader.dataset.epoch == 1
+    with pytest.raises(FileNotFoundError, match="latest.pth"):
+        train(config, resume=True, output_dir=tmp_path / "empty")
