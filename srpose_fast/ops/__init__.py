@@ -1,5 +1,6 @@
 """Fused ops, one public function per job; each picks a backend (torch | triton | cuda)."""
-from .sr_head import sr_head
 from .decode import decode_heatmaps
+from .multi_stage_loss import multi_stage_loss
+from .sr_head import sr_head
 
-__all__ = ["sr_head"]
+__all__ = ["decode_heatmaps", "multi_stage_loss", "sr_head"]
