@@ -57,7 +57,8 @@ def test_matches_the_per_joint_reference_on_srpose_shapes():
     grads = torch.autograd.grad(loss, preds)
     reference_grads = torch.autograd.grad(reference, preds)
     for g, r in zip(grads, reference_grads):
-        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-12)
+        # fp32 sums in a different order: relative 1e-5 of the gradient's own scale.
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5 * r.abs().max().item())
 
 
 def test_low_precision_predictions_give_a_float32_loss():
