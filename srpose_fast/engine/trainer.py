@@ -26,6 +26,7 @@ the same weights as 4 epochs straight. Ctrl-C mid-epoch leaves the last checkpoi
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 import warnings
@@ -138,8 +139,9 @@ class Trainer:
     def train_step(self, batch: dict) -> torch.Tensor:
         """One optimiser step on one batch; returns the detached loss (not synchronised)."""
         images, keypoints, weight = self._to_device(batch)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
+        autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
+                    else contextlib.nullcontext())
+        with autocast:
             preds = self.module(images)
         loss = self.model.loss(preds, keypoints, weight, target_method=self.config.target_method,
                                backend=self.config.loss_backend)
@@ -182,8 +184,10 @@ class Trainer:
         self._begin_epoch()
         self.module.train()
         total = len(self.loader) if hasattr(self.loader, "__len__") else None
+        # tqdm's disable=None: a bar only when stderr is a terminal.
+        disable = True if not self.dist.is_main else None if config.progress is None else not config.progress
         bar = tqdm(self.loader, total=total, desc=f"epoch {self.epoch + 1}/{config.epochs}", dynamic_ncols=True,
-                   disable=True if not self.dist.is_main else (None if config.progress is None else not config.progress))
+                   disable=disable)
         zero = torch.zeros((), device=self.device)
         epoch_loss, window_loss = zero.clone(), zero.clone()
         epoch_steps = window_steps = window_images = epoch_images = 0
