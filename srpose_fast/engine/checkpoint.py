@@ -221,6 +221,8 @@ def load_checkpoint(path: str | Path, model: nn.Module, *, optimizer=None, sched
         if obj is None:
             continue
         if checkpoint.get(name) is None:
+            if name == "scaler":  # saved without fp16 (bf16 or fp32): the new fp16 run starts a fresh scale
+                continue
             raise CheckpointError(f"checkpoint {path} has no {name} state to resume from")
         obj.load_state_dict(checkpoint[name])
     if restore_rng:
