@@ -41,7 +41,7 @@ def reference_train_step(model: torch.nn.Module, optimizer: torch.optim.Optimize
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    return float(loss)
+    return loss.item()
 
 
 def flip_back(heatmaps: torch.Tensor, flip_pairs: Sequence[tuple[int, int]], shift: bool = True) -> torch.Tensor:
