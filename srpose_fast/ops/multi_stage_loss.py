@@ -2,6 +2,12 @@
 
 The "torch" backend materialises the full-resolution target (codecs.encode_heatmaps) and its
 pooled copies; fused backends compute the same loss without any target tensor.
+
+The "triton" backend sums stage_weight * `torch.ops.srpose_fast.heatmap_mse_loss` over the predictions:
+one registered op per stage (kernels in `srpose_fast.kernels.multi_stage_loss`), whose targets are the
+block means of the separable full-resolution Gaussian, made per tile in registers; its autograd runs the
+registered op `torch.ops.srpose_fast.heatmap_mse_loss_backward`. The ops are registered when this module
+is imported and the triton package is installed; without triton nothing here imports it.
 """
 from __future__ import annotations
 
@@ -11,9 +17,9 @@ import torch
 
 from ..codecs.targets import encode_heatmaps
 from ..losses.multi_stage import multi_stage_loss_from_target
-from .backend import resolve_backend
+from .backend import resolve_backend, triton_available
 
-SUPPORTED_BACKENDS = ("auto", "torch")
+SUPPORTED_BACKENDS = ("auto", "torch", "triton")
 TARGET_METHODS = ("msra", "unbiased", "udp")
 
 
@@ -40,7 +46,8 @@ def check_loss_inputs(preds: Sequence[torch.Tensor], keypoints: torch.Tensor, ta
         raise ValueError(f"multi_stage_loss: sigma must be positive, got {sigma}")
     if target_method not in TARGET_METHODS:
         raise ValueError(f"multi_stage_loss: target_method must be one of {TARGET_METHODS}, got {target_method!r}")
-    largest = max(range(len(preds)), key=lambda i: preds[i].shape[-2] * preds[i].shape[-1])
+    areas = [p.shape[-2] * p.shape[-1] for p in preds]
+    largest = areas.index(max(areas))  # the first largest, as max(key=...) would (and torch.compile traces this)
     height, width = preds[largest].shape[-2:]
     for i, p in enumerate(preds):
         if height % p.shape[-2] or width % p.shape[-1]:
@@ -74,4 +81,58 @@ def multi_stage_loss(preds: Sequence[torch.Tensor], keypoints: torch.Tensor, tar
             target, weight = encode_heatmaps(keypoints.to(preds[0].device), weight, (height, width), sigma,
                                              method=target_method)
         return multi_stage_loss_from_target(preds, target, weight, stage_weights)
+    if chosen == "triton":
+        device = preds[0].device
+        weight = target_weight.reshape(keypoints.shape[:2]).to(device).detach()
+        keypoints = keypoints.to(device).detach()
+        total = preds[0].new_zeros((), dtype=torch.float32)
+        for pred, stage_weight in zip(preds, stage_weights):
+            loss = torch.ops.srpose_fast.heatmap_mse_loss(pred, keypoints, weight, float(sigma), int(height),
+                                                          int(width), target_method)
+            total = total + stage_weight * loss
+        return total
     raise AssertionError(f"unreachable backend {chosen}")
+
+
+def _register_triton_ops() -> None:
+    """Define srpose_fast::heatmap_mse_loss and srpose_fast::heatmap_mse_loss_backward (triton_op),
+    their fakes and autograd."""
+    from torch.library import triton_op
+
+    from srpose_fast.kernels.multi_stage_loss import heatmap_mse_loss_backward, heatmap_mse_loss_forward
+
+    @triton_op("srpose_fast::heatmap_mse_loss", mutates_args=())
+    def heatmap_mse_loss_op(pred: torch.Tensor, keypoints: torch.Tensor, weight: torch.Tensor, sigma: float,
+                            full_h: int, full_w: int, method: str) -> torch.Tensor:
+        return heatmap_mse_loss_forward(pred, keypoints, weight, sigma, full_h, full_w, method)
+
+    @heatmap_mse_loss_op.register_fake
+    def _(pred, keypoints, weight, sigma, full_h, full_w, method):
+        return pred.new_empty((), dtype=torch.float32)
+
+    @triton_op("srpose_fast::heatmap_mse_loss_backward", mutates_args=())
+    def heatmap_mse_loss_backward_op(grad_loss: torch.Tensor, pred: torch.Tensor, keypoints: torch.Tensor,
+                                     weight: torch.Tensor, sigma: float, full_h: int, full_w: int,
+                                     method: str) -> torch.Tensor:
+        return heatmap_mse_loss_backward(grad_loss, pred, keypoints, weight, sigma, full_h, full_w, method)
+
+    @heatmap_mse_loss_backward_op.register_fake
+    def _(grad_loss, pred, keypoints, weight, sigma, full_h, full_w, method):
+        return torch.empty_like(pred, memory_format=torch.contiguous_format)
+
+    def setup_context(ctx, inputs, output):
+        pred, keypoints, weight, sigma, full_h, full_w, method = inputs
+        ctx.save_for_backward(pred, keypoints, weight)
+        ctx.args = (sigma, full_h, full_w, method)
+
+    def backward(ctx, grad_loss):
+        pred, keypoints, weight = ctx.saved_tensors
+        grad_pred = torch.ops.srpose_fast.heatmap_mse_loss_backward(grad_loss, pred, keypoints, weight, *ctx.args)
+        # The targets are constants of the loss (as in the torch backend): no gradient to keypoints or weight.
+        return grad_pred, None, None, None, None, None, None
+
+    heatmap_mse_loss_op.register_autograd(backward, setup_context=setup_context)
+
+
+if triton_available():
+    _register_triton_ops()
