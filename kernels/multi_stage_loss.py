@@ -1,8 +1,8 @@
 """Triton kernels of one stage of the multi-stage heatmap loss, with the targets made on the fly.
 
-Shapes (names used throughout): pred (N, K, h, w) of any float dtype; keypoints (N, K, 2) (x, y) in
-pixels of the full-resolution map (full_h, full_w), with full_h = BH * h and full_w = BW * w;
-weight (N, K) visibility. No target tensor exists, at any resolution.
+Shapes (names used throughout): pred (N, K, h, w) float32, float16 or bfloat16 (fp32 math throughout);
+keypoints (N, K, 2) (x, y) in pixels of the full-resolution map (full_h, full_w), with full_h = BH * h
+and full_w = BW * w; weight (N, K) visibility. No target tensor exists, at any resolution.
 
 The full-resolution target of joint (n, k) is separable, T(y, x) = gy(y) * gx(x), each factor a
 1-D Gaussian times a 1-D window mask (`srpose_fast.codecs.targets.encode_heatmaps`). Its
@@ -28,11 +28,11 @@ import triton.language as tl
 from torch.library import wrap_triton
 from triton.runtime.interpreter import InterpretedFunction
 
+from srpose_fast.codecs.targets import TARGET_METHODS
+
 # Tests set this to True: every buffer a launcher allocates starts as NaN, so an element (or a
 # partial sum) the kernels never write fails the comparison instead of passing by luck.
 POISON_OUTPUTS = False
-
-TARGET_METHODS = ("msra", "unbiased", "udp")
 
 
 @triton.jit
