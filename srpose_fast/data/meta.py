@@ -15,6 +15,7 @@ class KeypointSet:
     names: tuple[str, ...]
     flip_indices: tuple[int, ...]
     sigmas: tuple[float, ...]
+    skeleton: tuple[tuple[int, int], ...] = ()  # 0-based limb pairs, for drawing
 
     def __post_init__(self):
         k = len(self.names)
@@ -56,6 +57,8 @@ COCO = KeypointSet(
     flip_indices=_flip_indices(_COCO_NAMES),
     sigmas=(0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062,
             0.107, 0.107, 0.087, 0.087, 0.089, 0.089),
+    skeleton=((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
+              (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)),
 )
 
 _MPII_NAMES = (
@@ -68,6 +71,8 @@ MPII = KeypointSet(
     flip_indices=_flip_indices(_MPII_NAMES),
     sigmas=(0.089, 0.083, 0.107, 0.107, 0.083, 0.089, 0.026, 0.026, 0.026, 0.026, 0.062, 0.072,
             0.179, 0.179, 0.072, 0.062),
+    skeleton=((0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12),
+              (12, 7), (7, 13), (13, 14), (14, 15)),
 )
 
 _CROWDPOSE_NAMES = (
@@ -80,6 +85,8 @@ CROWDPOSE = KeypointSet(
     flip_indices=_flip_indices(_CROWDPOSE_NAMES),
     sigmas=(0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
             0.079, 0.079),
+    skeleton=((12, 13), (13, 0), (13, 1), (0, 2), (2, 4), (1, 3), (3, 5), (0, 6), (1, 7), (6, 7), (6, 8),
+              (8, 10), (7, 9), (9, 11)),
 )
 
 KEYPOINT_SETS = {s.name: s for s in (COCO, MPII, CROWDPOSE)}

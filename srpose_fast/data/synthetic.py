@@ -40,11 +40,6 @@ from tqdm import tqdm
 
 from .meta import COCO
 
-# COCO's person skeleton, 1-based keypoint indices, as in person_keypoints_*.json.
-COCO_SKELETON = (
-    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9),
-    (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7),
-)
 
 # Body parts; the owner map stores 1 + person * _NUM_PARTS + part.
 HEAD, TORSO, L_UPPER_ARM, L_FOREARM, R_UPPER_ARM, R_FOREARM, L_THIGH, L_SHIN, R_THIGH, R_SHIN = range(10)
@@ -407,7 +402,7 @@ def generate_synthetic_coco(out_dir, *, num_images: int, split: str = "train", s
         "images": images,
         "annotations": annotations,
         "categories": [{"id": 1, "name": "person", "supercategory": "person",
-                        "keypoints": list(COCO.names), "skeleton": [list(e) for e in COCO_SKELETON]}],
+                        "keypoints": list(COCO.names), "skeleton": [[a + 1, b + 1] for a, b in COCO.skeleton]}],
     }
     ann_file = ann_dir / f"person_keypoints_{split}.json"
     ann_file.write_text(json.dumps(data, separators=(",", ":")))
