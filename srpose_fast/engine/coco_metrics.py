@@ -52,7 +52,8 @@ def _gt_dataset(coco_gt) -> dict:
     elif hasattr(coco_gt, "dataset"):
         data = copy.deepcopy(coco_gt.dataset)
     else:
-        raise TypeError(f"coco_gt must be a path, a COCO-format dict or a pycocotools COCO, got {type(coco_gt).__name__}")
+        raise TypeError(f"coco_gt must be a path, a COCO-format dict or a pycocotools COCO, "
+                        f"got {type(coco_gt).__name__}")
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list) \
             or not isinstance(data.get("images"), list):
         raise ValueError("ground truth must be a COCO-format object with 'images' and 'annotations' lists")

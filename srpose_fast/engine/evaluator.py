@@ -82,7 +82,8 @@ def predict_dataset(model, dataset, *, batch_size: int = 32, method: str = "shif
         model.to(device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=collate_pose, pin_memory=device.type == "cuda")
-    parts: dict[str, list] = {k: [] for k in ("image_id", "keypoints", "keypoint_scores", "box_score", "center", "scale")}
+    keys = ("image_id", "keypoints", "keypoint_scores", "box_score", "center", "scale")
+    parts: dict[str, list] = {key: [] for key in keys}
     for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress):
         center = batch["center"].to(device)
         scale = batch["scale"].to(device)
