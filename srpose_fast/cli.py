@@ -1,4 +1,4 @@
-"""The `srpose-fast` command: models, train, eval, predict, quantization, demo."""
+"""The `srpose-fast` command: models, train, eval, predict, quantization, bench, demo."""
 from __future__ import annotations
 
 import argparse
@@ -89,6 +89,13 @@ def _quantization(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .benchmarking.runner import run_benchmarks
+
+    run_benchmarks(quick=args.quick, out=args.out, suites=args.suite)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .engine.demo import run_demo
 
@@ -137,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--num-images", type=int, default=200, help="size of the generated default set")
     quant.add_argument("--out", default="outputs/quantization")
     quant.set_defaults(func=_quantization)
+
+    bench = sub.add_parser("bench", help="time every backend against the reference (see benchmarks/)")
+    bench.add_argument("--quick", action="store_true", help="small sizes: a minute or two on a CPU")
+    bench.add_argument("--out", default="outputs/bench", help="folder for the JSON, the table and the plot")
+    bench.add_argument("--suite", action="append", default=None, help="run only this suite (repeatable)")
+    bench.set_defaults(func=_bench)
 
     demo = sub.add_parser("demo", help="the main job on its embedded default data")
     demo.add_argument("--out", default="outputs/demo", help="output folder")
