@@ -84,7 +84,7 @@ def _quantization(args: argparse.Namespace) -> int:
         from .data.synthetic import generate_synthetic_coco
 
         ann = generate_synthetic_coco(Path(args.out) / "data", num_images=args.num_images, split="val", seed=0)
-    table = quantization_table(ann)
+    table = quantization_table(ann, target=args.target)
     write_quantization(table, args.out)
     return 0
 
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     quant = sub.add_parser("quantization", help="each decoder's AP upper bound at each heatmap resolution")
     quant.add_argument("--ann", help="annotation file (default: a generated synthetic set)")
     quant.add_argument("--num-images", type=int, default=200, help="size of the generated default set")
+    quant.add_argument("--target", choices=("msra", "unbiased"), default="msra",
+                       help="ground-truth encoding: msra (SRPose's, integer centres) or unbiased (exact centres)")
     quant.add_argument("--out", default="outputs/quantization")
     quant.set_defaults(func=_quantization)
 
