@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 TRITON_SPEC ?= triton==3.9.0
+# Everything else the package, its tests and the demo use (pyproject.toml lists the runtime ones).
+DEPS := numpy tqdm opencv-python-headless pycocotools matplotlib tensorboard pybind11 \
+	pytest hypothesis pytest-benchmark
 DEMO_OUT ?= outputs/demo
 
 .PHONY: install test demo clean
@@ -15,7 +18,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q setuptools wheel
-	$(PIP) install -q "$(TORCH_SPEC)" "$(TRITON_SPEC)" numpy tqdm pytest hypothesis pybind11
+	$(PIP) install -q "$(TORCH_SPEC)" "$(TRITON_SPEC)" $(DEPS)
 	$(PIP) install -q -e . --no-build-isolation --no-deps
 	touch $@
 
