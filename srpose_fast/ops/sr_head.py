@@ -13,10 +13,10 @@ here imports it, and backend="triton" says what is missing.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
-
-from typing import Optional
 
 from .backend import resolve_backend, triton_available
 
