@@ -11,6 +11,7 @@ Nothing is chosen from environment variables: a caller who wants a backend names
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import warnings
 from functools import lru_cache
 
@@ -19,9 +20,12 @@ import torch
 BACKENDS = ("auto", "torch", "triton", "cuda")
 
 
-@lru_cache(maxsize=None)
+# Looked up once at import (without importing triton): a plain constant keeps torch.compile happy.
+_TRITON_INSTALLED = importlib.util.find_spec("triton") is not None
+
+
 def triton_available() -> bool:
-    return importlib.util.find_spec("triton") is not None
+    return _TRITON_INSTALLED
 
 
 @lru_cache(maxsize=None)
