@@ -1,5 +1,6 @@
 // ctest for the portable heatmap decoder: cases with answers known in closed form. The comparison
 // against the torch reference lives in tests/deploy/test_heatmap_decoder.py.
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -179,6 +180,23 @@ void test_dark_recovers_gaussian_centre() {
   }
 }
 
+// Columns constant in y with identity blur: the y derivatives vanish exactly (log(1) = 0 keeps the sums
+// exact), so only DARK-UDP's eps makes the Hessian invertible; the x step is then -dx / (dxx + eps).
+void test_dark_udp_eps() {
+  const float g[7] = {0.2f, 0.5f, 0.8f, 1.0f, 0.6f, 0.3f, 0.1f};
+  std::vector<float> map(5 * 7);
+  for (int y = 0; y < 5; ++y)
+    for (int x = 0; x < 7; ++x) map[y * 7 + x] = g[x];
+  DecodeOptions options;
+  options.method = Method::kDarkUdp;
+  options.blur_kernel = 1;
+  const Result r = run(map, HeatmapShape{1, 1, 5, 7}, options);
+  const double l2 = std::log(static_cast<double>(g[2])), l4 = std::log(static_cast<double>(g[4]));
+  const double dx = 0.5 * (l4 - l2), dxx = l4 + l2;  // log(g[3]) = 0
+  CHECK_NEAR(r.keypoints[0], 3.0 - dx / (dxx + FLT_EPSILON), 1e-5);
+  CHECK(r.keypoints[1] == 0.0f);
+}
+
 void test_flip_merge() {
   // flipped = the mirror image of the maps with channels swapped: the merge gives the maps back
   // (flip_shift off), or the maps averaged with a one-pixel right shift (flip_shift on).
@@ -277,6 +295,7 @@ int main() {
   test_argmax_special_maps();
   test_shift();
   test_dark_recovers_gaussian_centre();
+  test_dark_udp_eps();
   test_flip_merge();
   test_transform();
   test_threads_and_half();
