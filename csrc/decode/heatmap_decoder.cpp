@@ -29,6 +29,10 @@
 #include <thread>
 #include <type_traits>
 
+#if defined(__SSE2__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
 namespace srpose {
 namespace decode {
 
@@ -126,8 +130,114 @@ struct Argmax {
   bool has_nan;
 };
 
-// Maximum, NaN flag and lowest index of the maximum. The first pass keeps 16 independent lanes so
-// that the compiler turns it into packed max/compare instructions.
+// Maximum, NaN flag and lowest index of the maximum: one pass for the maximum and NaN (four SIMD
+// accumulators; SSE2 is the x86-64 baseline, AVX2 is used when the CPU has it), then a scan for the
+// first element equal to the maximum, which stops at the peak and reads a map still in cache.
+// max(x, m) below is x > m ? x : m (the SSE/AVX operand order), so a NaN never enters the maximum;
+// NaN is flagged separately.
+#if defined(__SSE2__) || defined(_M_X64)
+// The scalar tail of the maximum pass, then the first index holding the maximum (16 floats per test).
+Argmax finish_argmax(const float* p, std::int64_t count, std::int64_t i, float best, bool has_nan) {
+  for (; i < count; ++i) {
+    const float v = p[i];
+    best = v > best ? v : best;
+    has_nan = has_nan || v != v;
+  }
+  Argmax out{0, best, has_nan};
+  if (has_nan) return out;
+  const __m128 target = _mm_set1_ps(best);
+  std::int64_t j = 0;
+  for (; j + 16 <= count; j += 16) {
+    const __m128 any = _mm_or_ps(_mm_or_ps(_mm_cmpeq_ps(_mm_loadu_ps(p + j), target),
+                                           _mm_cmpeq_ps(_mm_loadu_ps(p + j + 4), target)),
+                                 _mm_or_ps(_mm_cmpeq_ps(_mm_loadu_ps(p + j + 8), target),
+                                           _mm_cmpeq_ps(_mm_loadu_ps(p + j + 12), target)));
+    if (_mm_movemask_ps(any) != 0) break;  // the first hit is among these 16
+  }
+  for (; j < count; ++j) {
+    if (p[j] == best) {
+      out.index = j;
+      break;
+    }
+  }
+  return out;
+}
+
+Argmax argmax_sse2(const float* p, std::int64_t count) {
+  const __m128 neg_inf = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+  __m128 m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
+  __m128 nan = _mm_setzero_ps();
+  std::int64_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const __m128 a = _mm_loadu_ps(p + i), b = _mm_loadu_ps(p + i + 4);
+    const __m128 c = _mm_loadu_ps(p + i + 8), d = _mm_loadu_ps(p + i + 12);
+    m0 = _mm_max_ps(a, m0);
+    m1 = _mm_max_ps(b, m1);
+    m2 = _mm_max_ps(c, m2);
+    m3 = _mm_max_ps(d, m3);
+    nan = _mm_or_ps(nan, _mm_or_ps(_mm_cmpunord_ps(a, b), _mm_cmpunord_ps(c, d)));
+  }
+  alignas(16) float lanes[4];
+  _mm_store_ps(lanes, _mm_max_ps(_mm_max_ps(m0, m1), _mm_max_ps(m2, m3)));
+  float best = -std::numeric_limits<float>::infinity();
+  for (float v : lanes) best = v > best ? v : best;
+  return finish_argmax(p, count, i, best, _mm_movemask_ps(nan) != 0);
+}
+
+// SRPOSE_DECODE_NO_AVX2 (a build option, used by the tests to cover the SSE2 path) turns the dispatch off.
+#if defined(__GNUC__) && !defined(__AVX2__) && !defined(SRPOSE_DECODE_NO_AVX2)
+#define SRPOSE_AVX2_DISPATCH 1
+__attribute__((target("avx2")))
+#endif
+#if (defined(__AVX2__) && !defined(SRPOSE_DECODE_NO_AVX2)) || defined(SRPOSE_AVX2_DISPATCH)
+Argmax argmax_avx2(const float* p, std::int64_t count) {
+  const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
+  __m256 nan = _mm256_setzero_ps();
+  std::int64_t i = 0;
+  for (; i + 32 <= count; i += 32) {
+    const __m256 a = _mm256_loadu_ps(p + i), b = _mm256_loadu_ps(p + i + 8);
+    const __m256 c = _mm256_loadu_ps(p + i + 16), d = _mm256_loadu_ps(p + i + 24);
+    m0 = _mm256_max_ps(a, m0);
+    m1 = _mm256_max_ps(b, m1);
+    m2 = _mm256_max_ps(c, m2);
+    m3 = _mm256_max_ps(d, m3);
+    nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), _mm256_cmp_ps(c, d, _CMP_UNORD_Q)));
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+  float best = -std::numeric_limits<float>::infinity();
+  for (float v : lanes) best = v > best ? v : best;
+  if (_mm256_movemask_ps(nan) != 0) return Argmax{0, best, true};
+  // skip, 32 floats per test, the blocks that cannot hold the maximum (values > best are only in the tail)
+  const __m256 target = _mm256_set1_ps(best);
+  std::int64_t j = 0;
+  for (; j + 32 <= i; j += 32) {
+    const __m256 any = _mm256_or_ps(
+        _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(p + j), target, _CMP_EQ_OQ),
+                     _mm256_cmp_ps(_mm256_loadu_ps(p + j + 8), target, _CMP_EQ_OQ)),
+        _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(p + j + 16), target, _CMP_EQ_OQ),
+                     _mm256_cmp_ps(_mm256_loadu_ps(p + j + 24), target, _CMP_EQ_OQ)));
+    if (_mm256_movemask_ps(any) != 0) break;
+  }
+  // from block j on: the tail's maximum and NaN, then the first index of the maximum
+  Argmax out = finish_argmax(p + j, count - j, i - j, best, false);
+  out.index += j;
+  return out;
+}
+#endif
+
+Argmax argmax(const float* p, std::int64_t count) {
+#if defined(__AVX2__) && !defined(SRPOSE_DECODE_NO_AVX2)
+  return argmax_avx2(p, count);
+#elif defined(SRPOSE_AVX2_DISPATCH)
+  static const bool has_avx2 = __builtin_cpu_supports("avx2");
+  return has_avx2 ? argmax_avx2(p, count) : argmax_sse2(p, count);
+#else
+  return argmax_sse2(p, count);
+#endif
+}
+#else
 Argmax argmax(const float* p, std::int64_t count) {
   constexpr int kLanes = 16;
   float lane_max[kLanes];
@@ -165,6 +275,7 @@ Argmax argmax(const float* p, std::int64_t count) {
   }
   return out;
 }
+#endif
 
 // Per-thread scratch, sized once per call.
 struct Scratch {

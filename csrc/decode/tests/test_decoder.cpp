@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <functional>
 #include <limits>
 #include <stdexcept>
@@ -143,6 +144,41 @@ void test_argmax_special_maps() {
     CHECK(std::isnan(r.scores[1]) && std::isnan(r.keypoints[2]) && std::isnan(r.keypoints[3]));
     CHECK(r.scores[2] == 0.0f && r.keypoints[4] == 1.0f && r.keypoints[5] == 1.0f);  // never refined
     CHECK(r.scores[3] == 0.0f && r.keypoints[6] == 0.0f && r.keypoints[7] == 0.0f);  // all zero: index 0
+  }
+}
+
+// The SIMD argmax against a plain loop: every map length up to 200 (SIMD blocks plus tails), the
+// maximum or a NaN at every kind of position, ties, -inf and negative maps.
+void test_argmax_against_a_loop() {
+  std::uint32_t state = 7u;
+  auto next = [&state]() {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  };
+  DecodeOptions options;
+  options.method = Method::kArgmax;
+  for (int w = 1; w <= 200; ++w) {
+    for (int trial = 0; trial < 6; ++trial) {
+      std::vector<float> map(static_cast<std::size_t>(w));
+      for (float& v : map) v = static_cast<float>(next() % 50) / 7.0f - (trial == 3 ? 20.0f : 0.0f);
+      if (trial == 1) map[next() % w] = 1e6f;                                      // a unique peak
+      if (trial == 2) map[next() % w] = map[next() % w] = 1e6f;                   // a tie
+      if (trial == 4) map[next() % w] = std::numeric_limits<float>::quiet_NaN();  // NaN anywhere
+      if (trial == 5) std::fill(map.begin(), map.end(), -std::numeric_limits<float>::infinity());
+      std::int64_t index = 0;
+      bool nan = false;
+      for (int i = 0; i < w; ++i) {
+        nan = nan || std::isnan(map[i]);
+        if (map[i] > map[index]) index = i;
+      }
+      const Result r = run(map, HeatmapShape{1, 1, 1, w}, options);
+      if (nan) {
+        CHECK(std::isnan(r.scores[0]) && std::isnan(r.keypoints[0]));
+      } else {
+        CHECK(r.keypoints[0] == static_cast<float>(index) && r.keypoints[1] == 0.0f);
+        CHECK(r.scores[0] == (map[index] > 0 ? map[index] : 0.0f));
+      }
+    }
   }
 }
 
@@ -293,6 +329,7 @@ int main() {
   test_half_to_float();
   test_methods_and_arguments();
   test_argmax_special_maps();
+  test_argmax_against_a_loop();
   test_shift();
   test_dark_recovers_gaussian_centre();
   test_dark_udp_eps();
