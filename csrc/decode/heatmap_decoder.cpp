@@ -279,8 +279,9 @@ Argmax argmax(const float* p, std::int64_t count) {
 
 // Per-thread scratch, sized once per call.
 struct Scratch {
-  std::vector<float> map;        // the float32 map when the input cannot be read in place
-  std::vector<double> vertical;  // vertical blur pass (window or whole map)
+  std::vector<float> map, flipped;  // half inputs converted to float32
+  std::vector<float> merged;        // the flip merge
+  std::vector<double> vertical;     // vertical blur pass (window or whole map)
 };
 
 // Blurred values (zero padding, vertical pass then horizontal) for rows y0..y1, columns x0..x1,
@@ -404,35 +405,60 @@ void refine_dark_udp(const float* m, int height, int width, int x, int y, float 
   if (!newton_step(dx, dy, dxx + eps, dxy, dyy + eps, ox, oy)) *ox = *oy = 0.0;
 }
 
-inline float load(float v) { return v; }
-inline float load(std::uint16_t v) { return half_to_float(v); }
+// Half to float for a whole map: F16C (8 per instruction) when the CPU has it, else the exact scalar rule.
+void halves_to_floats_scalar(const std::uint16_t* src, std::int64_t count, float* dst) {
+  for (std::int64_t i = 0; i < count; ++i) dst[i] = half_to_float(src[i]);
+}
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(SRPOSE_DECODE_NO_AVX2)
+#define SRPOSE_F16C_DISPATCH 1
+__attribute__((target("avx,f16c"))) void halves_to_floats_f16c(const std::uint16_t* src, std::int64_t count,
+                                                                 float* dst) {
+  std::int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  }
+  halves_to_floats_scalar(src + i, count - i, dst + i);
+}
+#endif
+
+void halves_to_floats(const std::uint16_t* src, std::int64_t count, float* dst) {
+#if defined(SRPOSE_F16C_DISPATCH)
+  static const bool has_f16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  if (has_f16c) {
+    halves_to_floats_f16c(src, count, dst);
+    return;
+  }
+#endif
+  halves_to_floats_scalar(src, count, dst);
+}
+
+// A map as float32: float input is read in place, half input is converted into `buffer`.
+const float* as_floats(const float* src, std::int64_t, std::vector<float>&) { return src; }
+const float* as_floats(const std::uint16_t* src, std::int64_t count, std::vector<float>& buffer) {
+  halves_to_floats(src, count, buffer.data());
+  return buffer.data();
+}
 
 // The float32 map of item (n, k): the input itself, its half conversion, or the flip merge.
 template <typename T>
 const float* prepare_map(const T* heatmaps, const T* flipped, const HeatmapShape& s, const DecodeOptions& opt,
                          std::int64_t n, std::int64_t k, Scratch& scratch) {
   const std::int64_t hw = s.h * s.w;
-  const T* src = heatmaps + (n * s.k + k) * hw;
-  if (flipped == nullptr) {
-    if constexpr (std::is_same<T, float>::value) {
-      return src;
-    } else {
-      float* dst = scratch.map.data();
-      for (std::int64_t i = 0; i < hw; ++i) dst[i] = load(src[i]);
-      return dst;
-    }
-  }
-  const T* mirror = flipped + (n * s.k + opt.flip_indices[static_cast<std::size_t>(k)]) * hw;
-  float* dst = scratch.map.data();
+  const float* a = as_floats(heatmaps + (n * s.k + k) * hw, hw, scratch.map);
+  if (flipped == nullptr) return a;
+  const std::int64_t source = opt.flip_indices[static_cast<std::size_t>(k)];
+  const float* f = as_floats(flipped + (n * s.k + source) * hw, hw, scratch.flipped);
+  float* dst = scratch.merged.data();
   const std::int64_t w = s.w;
   const std::int64_t shift = (opt.flip_shift && w > 1) ? 1 : 0;
   for (std::int64_t y = 0; y < s.h; ++y) {
-    const T* a = src + y * w;
-    const T* f = mirror + y * w;
+    const float* row = a + y * w;
+    const float* mirror = f + y * w + (w - 1 + shift);  // column x reads mirror[-x]
     float* out = dst + y * w;
-    // mirrored column x reads f[w - 1 - x]; shifted, column x reads mirrored column x - 1 (x >= 1)
-    if (shift) out[0] = (load(a[0]) + load(f[w - 1])) * 0.5f;
-    for (std::int64_t x = shift; x < w; ++x) out[x] = (load(a[x]) + load(f[w - 1 - x + shift])) * 0.5f;
+    // mirrored column x is f[w - 1 - x]; shifted, column x >= 1 takes mirrored column x - 1
+    if (shift) out[0] = (row[0] + f[y * w + w - 1]) * 0.5f;
+    for (std::int64_t x = shift; x < w; ++x) out[x] = (row[x] + mirror[-x]) * 0.5f;
   }
   return dst;
 }
@@ -507,14 +533,19 @@ void decode_impl(const T* heatmaps, const T* flipped, const HeatmapShape& s, con
   const std::int64_t items = s.n * s.k;
   if (items == 0) return;
   const std::vector<double> g = gaussian_kernel(opt.blur_kernel);
-  const bool needs_map = flipped != nullptr || !std::is_same<T, float>::value;
-  const std::size_t map_size = needs_map ? static_cast<std::size_t>(s.h * s.w) : 0;
+  const std::size_t hw = static_cast<std::size_t>(s.h * s.w);
+  const bool half = !std::is_same<T, float>::value;
+  const std::size_t map_size = half ? hw : 0;
+  const std::size_t flipped_size = half && flipped != nullptr ? hw : 0;
+  const std::size_t merged_size = flipped != nullptr ? hw : 0;
   const int threads = resolved_num_threads(s, opt);
   const std::int64_t chunk = std::max<std::int64_t>(1, items / (static_cast<std::int64_t>(threads) * 8));
   std::atomic<std::int64_t> next{0};
   auto worker = [&]() {
     Scratch scratch;
     scratch.map.resize(map_size);
+    scratch.flipped.resize(flipped_size);
+    scratch.merged.resize(merged_size);
     for (;;) {
       const std::int64_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
       if (begin >= items) break;
