@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
+from ..codecs.transforms import PIXEL_STD
+from ..codecs.transforms import box_to_center_scale as boxes_to_center_scale
 from .meta import KeypointSet
 
-PIXEL_STD = 200.0
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -65,16 +67,10 @@ def upper_body_ids(keypoint_set: KeypointSet) -> tuple[int, ...]:
 
 def box_to_center_scale(x: float, y: float, w: float, h: float, input_size: tuple[int, int],
                         padding: float = 1.25) -> tuple[np.ndarray, np.ndarray]:
-    """mmpose's `_xywh2cs`: box centre, and the box grown to the input's aspect ratio, times padding,
-    in units of 200 px. `input_size` is (H, W)."""
-    aspect_ratio = input_size[1] / input_size[0]  # w / h
-    center = np.array([x + w * 0.5, y + h * 0.5], dtype=np.float32)
-    if w > aspect_ratio * h:
-        h = w / aspect_ratio
-    elif w < aspect_ratio * h:
-        w = h * aspect_ratio
-    scale = np.array([w / PIXEL_STD, h / PIXEL_STD], dtype=np.float32) * padding
-    return center, scale
+    """mmpose's `_xywh2cs` for one box, as numpy: `codecs.transforms.box_to_center_scale`. `input_size` is (H, W)."""
+    center, scale = boxes_to_center_scale(torch.tensor([[x, y, w, h]], dtype=torch.float64),
+                                          input_size[1] / input_size[0], padding)
+    return center[0].numpy(), scale[0].numpy()
 
 
 def get_affine_transform(center, scale, rot: float, output_size: tuple[int, int],
@@ -145,12 +141,7 @@ def half_body_center_scale(keypoints: np.ndarray, visible: np.ndarray, upper_ids
     selected = np.asarray(selected, dtype=np.float32)
     center = selected.mean(axis=0)
     w, h = selected.max(axis=0) - selected.min(axis=0)
-    aspect_ratio = input_size[1] / input_size[0]
-    if w > aspect_ratio * h:
-        h = w / aspect_ratio
-    elif w < aspect_ratio * h:
-        w = h * aspect_ratio
-    scale = np.array([w / PIXEL_STD, h / PIXEL_STD], dtype=np.float32) * padding
+    _, scale = box_to_center_scale(0.0, 0.0, float(w), float(h), input_size, padding)
     return center.astype(np.float32), scale
 
 

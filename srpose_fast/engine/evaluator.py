@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..codecs.transforms import PIXEL_STD
 from ..data.collate import collate_pose
 from ..data.meta import KeypointSet
 from .coco_metrics import STAT_NAMES, coco_keypoint_eval, keypoint_results, metrics_markdown
@@ -34,7 +35,6 @@ from .pckh import head_sizes, pckh
 
 VIS_THRESHOLD = 0.2
 OKS_NMS_THRESHOLD = 0.9
-PIXEL_STD = 200.0
 
 
 def rescore(box_scores, keypoint_scores, threshold: float = VIS_THRESHOLD) -> np.ndarray:
