@@ -4,10 +4,16 @@
 named by `method`, and the transform to image coordinates (if `center` and `scale` are given).
 The torch reference `decode_heatmaps_reference` is the oracle every other backend is tested
 against; its building blocks live in `srpose_fast.codecs`.
+
+backend="triton" runs the registered op `torch.ops.srpose_fast.decode_heatmaps`: one kernel
+(`srpose_fast.kernels.decode`) that merges the flip on the fly, finds the argmax, refines and
+transforms, one program per map. It is registered when this module is imported and the triton
+package is installed; without triton nothing here imports it. Decoding has no gradient, so the op
+has no autograd formula (its inputs are detached).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -16,9 +22,9 @@ from ..codecs.decoders import DECODE_METHODS, decode_locations
 from ..codecs.flip import check_flip_indices, flip_merge
 from ..codecs.transforms import heatmap_to_image
 from ..data.meta import COCO
-from .backend import resolve_backend
+from .backend import resolve_backend, triton_available
 
-SUPPORTED_BACKENDS = ("auto", "torch")
+SUPPORTED_BACKENDS = ("auto", "torch", "triton")
 
 
 def _as_tensor(name: str, value, device: torch.device | None = None) -> torch.Tensor:
@@ -109,7 +115,10 @@ def decode_heatmaps(heatmaps, *, method: str = "shift", blur_kernel: int = 11, f
             except for "dark_udp" (UDP-aligned maps need no shift).
         center, scale: (N, 2) each (x200 convention); both or neither. Without them keypoints are
             in heatmap pixels.
-        backend: "auto" | "torch".
+        backend: "auto" | "torch" | "triton" (CUDA tensors; "auto" picks it on CUDA when triton
+            is installed). The triton kernel computes what the reference computes (argmax, scores
+            and "shift" bit for bit); for "dark"/"dark_udp" it blurs only around the maximum and
+            may differ in the last bits of the blurred map, see `srpose_fast.kernels.decode`.
 
     Special cases, which every backend follows:
         - ties: the lowest flat index (y * W + x) wins;
@@ -133,8 +142,39 @@ def decode_heatmaps(heatmaps, *, method: str = "shift", blur_kernel: int = 11, f
         keypoints, scores = decode_heatmaps_reference(
             maps, method=method, blur_kernel=blur_kernel, flipped=flipped_t, flip_indices=indices,
             flip_shift=bool(flip_shift), center=center_t, scale=scale_t)
+    elif chosen == "triton":
+        if not (maps.dtype in (torch.float32, torch.float16, torch.bfloat16)):
+            maps = maps.float()  # what the reference does with other dtypes
+        if flipped_t is not None and flipped_t.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            flipped_t = flipped_t.float()
+        index_t = None if indices is None else torch.tensor(indices, dtype=torch.int64, device=device)
+        keypoints, scores = torch.ops.srpose_fast.decode_heatmaps(
+            maps, flipped_t, index_t, bool(flip_shift), method, blur_kernel, center_t, scale_t)
     else:
         raise AssertionError(f"unreachable backend {chosen}")
     if as_numpy:
         return keypoints.numpy(), scores.numpy()
     return keypoints, scores
+
+
+def _register_triton_ops() -> None:
+    """Define srpose_fast::decode_heatmaps (triton_op) and its fake. Inference only: no autograd."""
+    from torch.library import triton_op
+
+    from srpose_fast.kernels.decode import decode_heatmaps_forward
+
+    @triton_op("srpose_fast::decode_heatmaps", mutates_args=())
+    def decode_heatmaps_op(heatmaps: torch.Tensor, flipped: Optional[torch.Tensor], flip_indices: Optional[torch.Tensor],
+                           flip_shift: bool, method: str, blur_kernel: int, center: Optional[torch.Tensor],
+                           scale: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return decode_heatmaps_forward(heatmaps, flipped, flip_indices, flip_shift, method, blur_kernel, center, scale)
+
+    @decode_heatmaps_op.register_fake
+    def _(heatmaps, flipped, flip_indices, flip_shift, method, blur_kernel, center, scale):
+        n, k = heatmaps.shape[:2]
+        return (heatmaps.new_empty((n, k, 2), dtype=torch.float32),
+                heatmaps.new_empty((n, k), dtype=torch.float32))
+
+
+if triton_available():
+    _register_triton_ops()
