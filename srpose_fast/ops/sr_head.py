@@ -10,17 +10,22 @@ one fused kernel that writes the shuffled output, and a backward that reads grad
 autograd through the registered op `torch.ops.srpose_fast.sr_head_backward`. The triton ops are
 registered when this module is imported and the triton package is installed; without triton nothing
 here imports it, and backend="triton" says what is missing.
+"cuda" is `torch.ops.srpose_fast_cuda.sr_head` / `sr_head_backward` from the compiled extension
+`srpose_fast._C` (csrc/cuda/sr_head.cu, the same fused layout; fp32/fp16/bf16/fp64 with fp32 or fp64
+accumulation). Their schemas come from the extension; their fakes and autograd are registered here when
+the extension is built.
 """
 from __future__ import annotations
 
+import importlib.util
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from .backend import resolve_backend, triton_available
+from .backend import cuda_extension_available, resolve_backend, triton_available
 
-SUPPORTED_BACKENDS = ("auto", "torch", "triton")
+SUPPORTED_BACKENDS = ("auto", "torch", "triton", "cuda")
 
 
 def check_sr_head_inputs(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, upscale: int) -> int:
@@ -63,7 +68,33 @@ def sr_head(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, up
     if chosen == "triton":
         check_sr_head_inputs(x, weight, bias, upscale)
         return torch.ops.srpose_fast.sr_head(x, weight, bias, upscale)
+    if chosen == "cuda":
+        check_sr_head_inputs(x, weight, bias, upscale)
+        return torch.ops.srpose_fast_cuda.sr_head(x, weight, bias, upscale)
     raise AssertionError(f"unreachable backend {chosen}")
+
+
+def _fake_sr_head(x, weight, bias, upscale):
+    n, _, h, w = x.shape
+    joints = weight.shape[0] // (upscale * upscale)
+    return x.new_empty((n, joints, upscale * h, upscale * w))
+
+
+def _setup_context(ctx, inputs, output):
+    x, weight, bias, upscale = inputs
+    ctx.save_for_backward(x, weight)
+    ctx.has_bias = bias is not None
+    ctx.upscale = upscale
+
+
+def _autograd_backward(backward_op):
+    """The autograd formula of an sr_head op whose gradients come from the registered op `backward_op`."""
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        grad_x, grad_weight, grad_bias = backward_op(grad_out, x, weight, ctx.upscale)
+        return grad_x, grad_weight, grad_bias if ctx.has_bias else None, None
+
+    return backward
 
 
 def _register_triton_ops() -> None:
@@ -76,11 +107,7 @@ def _register_triton_ops() -> None:
     def sr_head_op(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], upscale: int) -> torch.Tensor:
         return sr_head_forward(x, weight, bias, upscale)
 
-    @sr_head_op.register_fake
-    def _(x, weight, bias, upscale):
-        n, _, h, w = x.shape
-        joints = weight.shape[0] // (upscale * upscale)
-        return x.new_empty((n, joints, upscale * h, upscale * w))
+    sr_head_op.register_fake(_fake_sr_head)
 
     @triton_op("srpose_fast::sr_head_backward", mutates_args=())
     def sr_head_backward_op(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
@@ -91,19 +118,27 @@ def _register_triton_ops() -> None:
     def _(grad_out, x, weight, upscale):
         return torch.empty_like(x), torch.empty_like(weight), weight.new_empty((weight.shape[0],))
 
-    def setup_context(ctx, inputs, output):
-        x, weight, bias, upscale = inputs
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        ctx.upscale = upscale
+    sr_head_op.register_autograd(_autograd_backward(torch.ops.srpose_fast.sr_head_backward),
+                                 setup_context=_setup_context)
 
-    def backward(ctx, grad_out):
-        x, weight = ctx.saved_tensors
-        grad_x, grad_weight, grad_bias = torch.ops.srpose_fast.sr_head_backward(grad_out, x, weight, ctx.upscale)
-        return grad_x, grad_weight, grad_bias if ctx.has_bias else None, None
 
-    sr_head_op.register_autograd(backward, setup_context=setup_context)
+def _register_cuda_ops() -> None:
+    """Fakes and autograd of srpose_fast_cuda::sr_head and ::sr_head_backward (schemas and CUDA kernels
+    come from srpose_fast._C). Outputs are contiguous, as the kernels allocate them."""
+    torch.library.register_fake("srpose_fast_cuda::sr_head", _fake_sr_head)
+
+    @torch.library.register_fake("srpose_fast_cuda::sr_head_backward")
+    def _(grad_out, x, weight, upscale):
+        return x.new_empty(x.shape), weight.new_empty(weight.shape), weight.new_empty((weight.shape[0],))
+
+    torch.library.register_autograd("srpose_fast_cuda::sr_head",
+                                    _autograd_backward(torch.ops.srpose_fast_cuda.sr_head_backward),
+                                    setup_context=_setup_context)
 
 
 if triton_available():
     _register_triton_ops()
+# Only where the extension was built (importing it registers the schemas); elsewhere nothing is imported
+# and backend="cuda" (or "auto" on a GPU) says what is missing.
+if importlib.util.find_spec("srpose_fast._C") is not None and cuda_extension_available():
+    _register_cuda_ops()
