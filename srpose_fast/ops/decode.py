@@ -10,9 +10,14 @@ backend="triton" runs the registered op `torch.ops.srpose_fast.decode_heatmaps`:
 transforms, one program per map. It is registered when this module is imported and the triton
 package is installed; without triton nothing here imports it. Decoding has no gradient, so the op
 has no autograd formula (its inputs are detached).
+
+backend="cuda" runs `torch.ops.srpose_fast_cuda.decode_heatmaps` from the compiled extension
+`srpose_fast._C` (csrc/cuda/decode.cu): the same steps in one launch, one thread block per map. Its
+schema comes from the extension; its fake is registered here when the extension is built.
 """
 from __future__ import annotations
 
+import importlib.util
 from typing import Optional, Sequence
 
 import numpy as np
@@ -22,9 +27,9 @@ from ..codecs.decoders import DECODE_METHODS, decode_locations
 from ..codecs.flip import check_flip_indices, flip_merge
 from ..codecs.transforms import heatmap_to_image
 from ..data.meta import COCO
-from .backend import resolve_backend, triton_available
+from .backend import cuda_extension_available, resolve_backend, triton_available
 
-SUPPORTED_BACKENDS = ("auto", "torch", "triton")
+SUPPORTED_BACKENDS = ("auto", "torch", "triton", "cuda")
 
 
 def _as_tensor(name: str, value, device: torch.device | None = None) -> torch.Tensor:
@@ -115,10 +120,12 @@ def decode_heatmaps(heatmaps, *, method: str = "shift", blur_kernel: int = 11, f
             except for "dark_udp" (UDP-aligned maps need no shift).
         center, scale: (N, 2) each (x200 convention); both or neither. Without them keypoints are
             in heatmap pixels.
-        backend: "auto" | "torch" | "triton" (CUDA tensors; "auto" picks it on CUDA when triton
-            is installed). The triton kernel computes what the reference computes (argmax, scores
-            and "shift" bit for bit); for "dark"/"dark_udp" it blurs only around the maximum and
-            may differ in the last bits of the blurred map, see `srpose_fast.kernels.decode`.
+        backend: "auto" | "torch" | "triton" | "cuda" (the last two need CUDA tensors; "auto" picks
+            cuda on CUDA when the extension is built, else triton when installed). The triton and
+            cuda kernels compute what the reference computes (argmax, scores and "shift" bit for
+            bit); for "dark"/"dark_udp" they blur only around the maximum and may differ in the last
+            bits of the blurred map, see `srpose_fast.kernels.decode`. The cuda kernel takes
+            blur_kernel up to 63.
 
     Special cases, which every backend follows:
         - ties: the lowest flat index (y * W + x) wins;
@@ -142,19 +149,27 @@ def decode_heatmaps(heatmaps, *, method: str = "shift", blur_kernel: int = 11, f
         keypoints, scores = decode_heatmaps_reference(
             maps, method=method, blur_kernel=blur_kernel, flipped=flipped_t, flip_indices=indices,
             flip_shift=bool(flip_shift), center=center_t, scale=scale_t)
-    elif chosen == "triton":
+    elif chosen in ("triton", "cuda"):
         if not (maps.dtype in (torch.float32, torch.float16, torch.bfloat16)):
             maps = maps.float()  # what the reference does with other dtypes
         if flipped_t is not None and flipped_t.dtype not in (torch.float32, torch.float16, torch.bfloat16):
             flipped_t = flipped_t.float()
+        if chosen == "cuda" and flipped_t is not None and flipped_t.dtype != maps.dtype:
+            maps, flipped_t = maps.float(), flipped_t.float()  # the CUDA kernel reads both in one dtype
         index_t = None if indices is None else torch.tensor(indices, dtype=torch.int64, device=device)
-        keypoints, scores = torch.ops.srpose_fast.decode_heatmaps(
+        namespace = torch.ops.srpose_fast if chosen == "triton" else torch.ops.srpose_fast_cuda
+        keypoints, scores = namespace.decode_heatmaps(
             maps, flipped_t, index_t, bool(flip_shift), method, blur_kernel, center_t, scale_t)
     else:
         raise AssertionError(f"unreachable backend {chosen}")
     if as_numpy:
         return keypoints.numpy(), scores.numpy()
     return keypoints, scores
+
+
+def _fake_decode_heatmaps(heatmaps, flipped, flip_indices, flip_shift, method, blur_kernel, center, scale):
+    n, k = heatmaps.shape[:2]
+    return heatmaps.new_empty((n, k, 2), dtype=torch.float32), heatmaps.new_empty((n, k), dtype=torch.float32)
 
 
 def _register_triton_ops() -> None:
@@ -169,12 +184,16 @@ def _register_triton_ops() -> None:
                            scale: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return decode_heatmaps_forward(heatmaps, flipped, flip_indices, flip_shift, method, blur_kernel, center, scale)
 
-    @decode_heatmaps_op.register_fake
-    def _(heatmaps, flipped, flip_indices, flip_shift, method, blur_kernel, center, scale):
-        n, k = heatmaps.shape[:2]
-        return (heatmaps.new_empty((n, k, 2), dtype=torch.float32),
-                heatmaps.new_empty((n, k), dtype=torch.float32))
+    decode_heatmaps_op.register_fake(_fake_decode_heatmaps)
+
+
+def _register_cuda_ops() -> None:
+    """The fake of srpose_fast_cuda::decode_heatmaps (schema and CUDA kernel come from srpose_fast._C)."""
+    torch.library.register_fake("srpose_fast_cuda::decode_heatmaps", _fake_decode_heatmaps)
 
 
 if triton_available():
     _register_triton_ops()
+# Only where the extension was built (importing it registers the schema); elsewhere nothing is imported.
+if importlib.util.find_spec("srpose_fast._C") is not None and cuda_extension_available():
+    _register_cuda_ops()
