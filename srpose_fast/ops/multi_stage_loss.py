@@ -8,18 +8,24 @@ one registered op per stage (kernels in `srpose_fast.kernels.multi_stage_loss`),
 block means of the separable full-resolution Gaussian, made per tile in registers; its autograd runs the
 registered op `torch.ops.srpose_fast.heatmap_mse_loss_backward`. The ops are registered when this module
 is imported and the triton package is installed; without triton nothing here imports it.
+
+The "cuda" backend does the same with `torch.ops.srpose_fast_cuda.heatmap_mse_loss(_backward)` from the
+compiled extension `srpose_fast._C` (csrc/cuda/multi_stage_loss.cu: one thread block per joint, the two
+block-mean profiles in shared memory). Their schemas come from the extension; their fakes and autograd are
+registered here when the extension is built.
 """
 from __future__ import annotations
 
+import importlib.util
 from typing import Sequence
 
 import torch
 
 from ..codecs.targets import encode_heatmaps
 from ..losses.multi_stage import multi_stage_loss_from_target
-from .backend import resolve_backend, triton_available
+from .backend import cuda_extension_available, resolve_backend, triton_available
 
-SUPPORTED_BACKENDS = ("auto", "torch", "triton")
+SUPPORTED_BACKENDS = ("auto", "torch", "triton", "cuda")
 TARGET_METHODS = ("msra", "unbiased", "udp")
 
 
@@ -81,17 +87,43 @@ def multi_stage_loss(preds: Sequence[torch.Tensor], keypoints: torch.Tensor, tar
             target, weight = encode_heatmaps(keypoints.to(preds[0].device), weight, (height, width), sigma,
                                              method=target_method)
         return multi_stage_loss_from_target(preds, target, weight, stage_weights)
-    if chosen == "triton":
+    if chosen in ("triton", "cuda"):
         device = preds[0].device
         weight = target_weight.reshape(keypoints.shape[:2]).to(device).detach()
         keypoints = keypoints.to(device).detach()
+        namespace = torch.ops.srpose_fast if chosen == "triton" else torch.ops.srpose_fast_cuda
         total = preds[0].new_zeros((), dtype=torch.float32)
         for pred, stage_weight in zip(preds, stage_weights):
-            loss = torch.ops.srpose_fast.heatmap_mse_loss(pred, keypoints, weight, float(sigma), int(height),
-                                                          int(width), target_method)
+            loss = namespace.heatmap_mse_loss(pred, keypoints, weight, float(sigma), int(height), int(width),
+                                              target_method)
             total = total + stage_weight * loss
         return total
     raise AssertionError(f"unreachable backend {chosen}")
+
+
+def _fake_loss(pred, keypoints, weight, sigma, full_h, full_w, method):
+    return pred.new_empty((), dtype=torch.float32)
+
+
+def _fake_loss_backward(grad_loss, pred, keypoints, weight, sigma, full_h, full_w, method):
+    return torch.empty_like(pred, memory_format=torch.contiguous_format)
+
+
+def _setup_context(ctx, inputs, output):
+    pred, keypoints, weight, sigma, full_h, full_w, method = inputs
+    ctx.save_for_backward(pred, keypoints, weight)
+    ctx.args = (sigma, full_h, full_w, method)
+
+
+def _autograd_backward(backward_op):
+    """The autograd formula of a per-stage loss op whose gradient comes from the registered op `backward_op`."""
+    def backward(ctx, grad_loss):
+        pred, keypoints, weight = ctx.saved_tensors
+        grad_pred = backward_op(grad_loss, pred, keypoints, weight, *ctx.args)
+        # The targets are constants of the loss (as in the torch backend): no gradient to keypoints or weight.
+        return grad_pred, None, None, None, None, None, None
+
+    return backward
 
 
 def _register_triton_ops() -> None:
@@ -106,9 +138,7 @@ def _register_triton_ops() -> None:
                             full_h: int, full_w: int, method: str) -> torch.Tensor:
         return heatmap_mse_loss_forward(pred, keypoints, weight, sigma, full_h, full_w, method)
 
-    @heatmap_mse_loss_op.register_fake
-    def _(pred, keypoints, weight, sigma, full_h, full_w, method):
-        return pred.new_empty((), dtype=torch.float32)
+    heatmap_mse_loss_op.register_fake(_fake_loss)
 
     @triton_op("srpose_fast::heatmap_mse_loss_backward", mutates_args=())
     def heatmap_mse_loss_backward_op(grad_loss: torch.Tensor, pred: torch.Tensor, keypoints: torch.Tensor,
@@ -116,23 +146,23 @@ def _register_triton_ops() -> None:
                                      method: str) -> torch.Tensor:
         return heatmap_mse_loss_backward(grad_loss, pred, keypoints, weight, sigma, full_h, full_w, method)
 
-    @heatmap_mse_loss_backward_op.register_fake
-    def _(grad_loss, pred, keypoints, weight, sigma, full_h, full_w, method):
-        return torch.empty_like(pred, memory_format=torch.contiguous_format)
+    heatmap_mse_loss_backward_op.register_fake(_fake_loss_backward)
+    heatmap_mse_loss_op.register_autograd(_autograd_backward(torch.ops.srpose_fast.heatmap_mse_loss_backward),
+                                          setup_context=_setup_context)
 
-    def setup_context(ctx, inputs, output):
-        pred, keypoints, weight, sigma, full_h, full_w, method = inputs
-        ctx.save_for_backward(pred, keypoints, weight)
-        ctx.args = (sigma, full_h, full_w, method)
 
-    def backward(ctx, grad_loss):
-        pred, keypoints, weight = ctx.saved_tensors
-        grad_pred = torch.ops.srpose_fast.heatmap_mse_loss_backward(grad_loss, pred, keypoints, weight, *ctx.args)
-        # The targets are constants of the loss (as in the torch backend): no gradient to keypoints or weight.
-        return grad_pred, None, None, None, None, None, None
-
-    heatmap_mse_loss_op.register_autograd(backward, setup_context=setup_context)
+def _register_cuda_ops() -> None:
+    """Fakes and autograd of srpose_fast_cuda::heatmap_mse_loss and ::heatmap_mse_loss_backward (schemas
+    and CUDA kernels come from srpose_fast._C)."""
+    torch.library.register_fake("srpose_fast_cuda::heatmap_mse_loss", _fake_loss)
+    torch.library.register_fake("srpose_fast_cuda::heatmap_mse_loss_backward", _fake_loss_backward)
+    torch.library.register_autograd("srpose_fast_cuda::heatmap_mse_loss",
+                                    _autograd_backward(torch.ops.srpose_fast_cuda.heatmap_mse_loss_backward),
+                                    setup_context=_setup_context)
 
 
 if triton_available():
     _register_triton_ops()
+# Only where the extension was built (importing it registers the schemas); elsewhere nothing is imported.
+if importlib.util.find_spec("srpose_fast._C") is not None and cuda_extension_available():
+    _register_cuda_ops()
