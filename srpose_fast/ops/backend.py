@@ -4,7 +4,7 @@
 - "triton": the Triton kernels in `srpose_fast.kernels` (CUDA tensors; CPU tensors only under
   Triton's interpreter, which tests use).
 - "cuda": the compiled CUDA C++ extension (CUDA tensors).
-- "auto": the fastest backend available for the tensor's device: cuda, then triton, then torch.
+- "auto": a fused backend for CUDA tensors (triton, else cuda), torch otherwise.
 
 Nothing is chosen from environment variables: a caller who wants a backend names it.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import warnings
 from functools import lru_cache
 
@@ -48,17 +49,23 @@ def resolve_backend(backend: str, device: torch.device, *, op: str, supported=BA
     if backend not in BACKENDS:
         raise ValueError(f"{op}: backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
+        # Triton first: its kernels are tested against the reference under the interpreter in CI,
+        # while the CUDA C++ kernels are only compiled there (they await a GPU run, csrc/README.md).
         if device.type == "cuda":
-            if "cuda" in supported and cuda_extension_available():
-                return "cuda"
             if "triton" in supported and triton_available():
                 return "triton"
+            if "cuda" in supported and cuda_extension_available():
+                return "cuda"
         return "torch"
     if backend not in supported:
         raise ValueError(f"{op}: the {backend!r} backend is not implemented yet; available: "
                          f"{tuple(b for b in supported if b != 'auto')}")
-    if backend == "triton" and not triton_available():
-        raise RuntimeError(f"{op}: backend='triton' needs the triton package (pip install triton)")
+    if backend == "triton":
+        if not triton_available():
+            raise RuntimeError(f"{op}: backend='triton' needs the triton package (pip install triton)")
+        if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+            raise ValueError(f"{op}: backend='triton' needs CUDA tensors (or Triton's CPU interpreter, "
+                             f"TRITON_INTERPRET=1 set before srpose_fast is imported), got a tensor on {device}")
     if backend == "cuda":
         if device.type != "cuda":
             raise ValueError(f"{op}: backend='cuda' needs CUDA tensors, got a tensor on {device}")
