@@ -4,7 +4,9 @@
 - "triton": the Triton kernels in `srpose_fast.kernels` (CUDA tensors; CPU tensors only under
   Triton's interpreter, which tests use).
 - "cuda": the compiled CUDA C++ extension (CUDA tensors).
-- "auto": a fused backend for CUDA tensors (triton, else cuda), torch otherwise.
+- "cpp": the portable multi-threaded C++ decoder of `srpose_fast.deploy` (CPU inputs; decode only).
+- "auto": a fused backend for CUDA tensors (triton, else cuda); on the CPU the C++ decoder where an
+  op has one and it is built, torch otherwise.
 
 Nothing is chosen from environment variables: a caller who wants a backend names it.
 """
@@ -18,7 +20,7 @@ from functools import lru_cache
 
 import torch
 
-BACKENDS = ("auto", "torch", "triton", "cuda")
+BACKENDS = ("auto", "torch", "triton", "cuda", "cpp")
 
 
 # Looked up once at import (without importing triton): a plain constant keeps torch.compile happy.
@@ -44,6 +46,12 @@ def cuda_extension_available() -> bool:
     return True
 
 
+def cpp_decoder_available() -> bool:
+    from ..deploy import decoder_available
+
+    return decoder_available()
+
+
 def resolve_backend(backend: str, device: torch.device, *, op: str, supported=BACKENDS) -> str:
     """The concrete backend for `op` on `device`, or a ValueError saying why not."""
     if backend not in BACKENDS:
@@ -56,6 +64,8 @@ def resolve_backend(backend: str, device: torch.device, *, op: str, supported=BA
                 return "triton"
             if "cuda" in supported and cuda_extension_available():
                 return "cuda"
+        elif device.type == "cpu" and "cpp" in supported and cpp_decoder_available():
+            return "cpp"
         return "torch"
     if backend not in supported:
         raise ValueError(f"{op}: the {backend!r} backend is not implemented yet; available: "
@@ -71,4 +81,10 @@ def resolve_backend(backend: str, device: torch.device, *, op: str, supported=BA
             raise ValueError(f"{op}: backend='cuda' needs CUDA tensors, got a tensor on {device}")
         if not cuda_extension_available():
             raise RuntimeError(f"{op}: backend='cuda' needs the compiled extension srpose_fast._C")
+    if backend == "cpp":
+        if device.type != "cpu":
+            raise ValueError(f"{op}: backend='cpp' decodes CPU inputs, got a tensor on {device}")
+        if not cpp_decoder_available():
+            raise RuntimeError(f"{op}: backend='cpp' needs the compiled decoder srpose_fast.deploy._decoder "
+                               "(pip install -e . --no-build-isolation with a C++ compiler and pybind11)")
     return backend

@@ -11,6 +11,9 @@ transforms, one program per map. It is registered when this module is imported a
 package is installed; without triton nothing here imports it. Decoding has no gradient, so the op
 has no autograd formula (its inputs are detached).
 
+backend="cpp" (what "auto" picks on the CPU when it is built) runs the portable C++ decoder of
+`srpose_fast.deploy`, multi-threaded over maps, computing in float64.
+
 backend="cuda" runs `torch.ops.srpose_fast_cuda.decode_heatmaps` from the compiled extension
 `srpose_fast._C` (csrc/cuda/decode.cu): the same steps in one launch, one thread block per map. Its
 schema comes from the extension; its fake is registered here when the extension is built.
@@ -29,7 +32,7 @@ from ..codecs.transforms import heatmap_to_image
 from ..data.meta import COCO
 from .backend import cuda_extension_available, resolve_backend, triton_available
 
-SUPPORTED_BACKENDS = ("auto", "torch", "triton", "cuda")
+SUPPORTED_BACKENDS = ("auto", "torch", "triton", "cuda", "cpp")
 
 
 def _as_tensor(name: str, value, device: torch.device | None = None) -> torch.Tensor:
@@ -120,8 +123,8 @@ def decode_heatmaps(heatmaps, *, method: str = "shift", blur_kernel: int = 11, f
             except for "dark_udp" (UDP-aligned maps need no shift).
         center, scale: (N, 2) each (x200 convention); both or neither. Without them keypoints are
             in heatmap pixels.
-        backend: "auto" | "torch" | "triton" | "cuda" (the last two need CUDA tensors; "auto" picks
-            cuda on CUDA when the extension is built, else triton when installed). The triton and
+        backend: "auto" | "torch" | "triton" | "cuda" | "cpp" ("triton" and "cuda" need CUDA tensors,
+            "cpp" CPU ones; "auto" picks triton, else cuda, on CUDA and cpp, else torch, on the CPU). The triton and
             cuda kernels compute what the reference computes (argmax, scores and "shift" bit for
             bit); for "dark"/"dark_udp" they blur only around the maximum and may differ in the last
             bits of the blurred map, see `srpose_fast.kernels.decode`. The cuda kernel takes
@@ -160,11 +163,28 @@ def decode_heatmaps(heatmaps, *, method: str = "shift", blur_kernel: int = 11, f
         namespace = torch.ops.srpose_fast if chosen == "triton" else torch.ops.srpose_fast_cuda
         keypoints, scores = namespace.decode_heatmaps(
             maps, flipped_t, index_t, bool(flip_shift), method, blur_kernel, center_t, scale_t)
+    elif chosen == "cpp":
+        keypoints, scores = _decode_cpp(maps, flipped_t, indices, bool(flip_shift), method, blur_kernel,
+                                        center_t, scale_t)
     else:
         raise AssertionError(f"unreachable backend {chosen}")
     if as_numpy:
         return keypoints.numpy(), scores.numpy()
     return keypoints, scores
+
+
+def _decode_cpp(maps, flipped, indices, flip_shift, method, blur_kernel, center, scale):
+    """The deployment decoder (srpose_fast.deploy) on CPU tensors; numpy views in and out."""
+    from ..deploy import HeatmapDecoder
+
+    def array(t):
+        if t is None:
+            return None
+        return (t if t.dtype in (torch.float32, torch.float16) else t.float()).numpy()
+
+    decoder = HeatmapDecoder(method, blur_kernel=blur_kernel, flip_indices=indices, flip_shift=flip_shift)
+    keypoints, scores = decoder.decode(array(maps), flipped=array(flipped), center=array(center), scale=array(scale))
+    return torch.from_numpy(keypoints), torch.from_numpy(scores)
 
 
 def _fake_decode_heatmaps(heatmaps, flipped, flip_indices, flip_shift, method, blur_kernel, center, scale):
