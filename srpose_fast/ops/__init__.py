@@ -2,5 +2,6 @@
 from .decode import decode_heatmaps
 from .multi_stage_loss import multi_stage_loss
 from .sr_head import sr_head
+from .sr_head_decode import sr_head_decode
 
-__all__ = ["decode_heatmaps", "multi_stage_loss", "sr_head"]
+__all__ = ["decode_heatmaps", "multi_stage_loss", "sr_head", "sr_head_decode"]
