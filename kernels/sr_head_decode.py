@@ -24,8 +24,13 @@ computed in registers where they are needed, in two launches.
    and, only when DARK's clamp could act, the whole map once more, tile by tile, for the blurred
    maximum), each value a direct dot product of E*KS*KS taps. Then the transform and the stores.
 
-Heatmap values are computed in float32 from the inputs (fp32/bf16/fp16), never rounded to the input
-dtype. They equal the reference's (conv in float32) up to the order of the fp32 sums.
+Heatmap values are computed in float32 from the inputs (fp32/bf16/fp16; 16-bit products are exact
+in fp32), never rounded to the input dtype. Where results may differ from the torch backend: the
+heatmap values are fp32 sums in another order than the reference conv's (GEMM tiles in the argmax
+pass, direct dot products in the refinement), so scores differ in the last bits (~1e-6 of the map's
+magnitude); an argmax or a "shift" sign could only move at a near-tie within that rounding; DARK
+keypoints differ as in `kernels.decode` (blur order, log) and, in addition, by this rounding of the
+heatmap, both amplified by an ill-conditioned Hessian. The rescale is exact as in `kernels.decode`.
 """
 from __future__ import annotations
 
