@@ -38,13 +38,13 @@ import torch
 import triton
 import triton.language as tl
 from torch.library import wrap_triton
+from triton.runtime.interpreter import InterpretedFunction
 
 from .decode import (
     METHOD_IDS, TILE, _argmax_reduce, _argmax_update, _blur_tile, _dark_offset, _dark_ok, _finish,
     _needs_blurred_max, _shift_offset, check_kernel_device, gaussian_taps, new_buffer, prepare_transform,
     window_sizes,
 )
-from triton.runtime.interpreter import InterpretedFunction
 
 # Programs the argmax pass aims for (fills an H200 a few times over); fewer when the maps are small.
 TARGET_PROGRAMS = 2048
