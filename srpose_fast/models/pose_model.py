@@ -63,24 +63,36 @@ class TopDownPoseModel(nn.Module):
 
         With `center`/`scale` (N, 2) (x200 convention) keypoints are in the original image's
         coordinates; without, in the crops' pixel coordinates. With flip test the mirrored crops run
-        in the same batch as the plain ones.
+        in the same batch as the plain ones. Heads with an SR head (SRPose, SR) decode straight from
+        the last SR head's input (`sr_head_decode`): the full-resolution heatmaps are never written.
         """
         from ..ops.decode import decode_heatmaps
+        from ..ops.sr_head_decode import sr_head_decode
 
         self._check_images(images)
         n, _, height, width = images.shape
-        was_training = self.training
-        self.eval()
-        try:
-            batch = torch.cat([images, images.flip(3)]) if flip_test else images
-            heatmaps = self(batch)
-        finally:
-            self.train(was_training)
-        plain, flipped = (heatmaps[:n], heatmaps[n:]) if flip_test else (heatmaps, None)
+        batch = torch.cat([images, images.flip(3)]) if flip_test else images
         if center is None and scale is None:
             # The crop itself as the box: maps heatmap pixels onto input pixels.
             center = images.new_tensor([width / 2, height / 2], dtype=torch.float32).expand(n, 2)
             scale = images.new_tensor([width / 200, height / 200], dtype=torch.float32).expand(n, 2)
-        return decode_heatmaps(plain, method=method, blur_kernel=blur_kernel, flipped=flipped,
-                               flip_indices=self.keypoint_set.flip_indices if flip_test else None,
+        flip_indices = self.keypoint_set.flip_indices if flip_test else None
+        was_training = self.training
+        self.eval()
+        try:
+            feats = self.backbone(batch)
+            if hasattr(self.head, "final_embedding"):
+                embedding, converge = self.head.final_embedding(feats)
+                weight, bias = converge.conv.weight, converge.conv.bias
+                if embedding.dtype != weight.dtype:  # under autocast the conv output is low precision
+                    embedding = embedding.to(weight.dtype)
+                return sr_head_decode(embedding[:n], weight, bias, converge.upscale,
+                                      flipped_emb=embedding[n:] if flip_test else None, flip_indices=flip_indices,
+                                      method=method, blur_kernel=blur_kernel, center=center, scale=scale,
+                                      backend=backend)
+            heatmaps = self.head(feats)
+        finally:
+            self.train(was_training)
+        return decode_heatmaps(heatmaps[:n], method=method, blur_kernel=blur_kernel,
+                               flipped=heatmaps[n:] if flip_test else None, flip_indices=flip_indices,
                                center=center, scale=scale, backend=backend)

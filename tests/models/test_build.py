@@ -97,3 +97,20 @@ def test_predict_rejects_bad_images(demo_model):
         demo_model.predict(torch.randn(1, 3, 100, 96))
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         demo_model.predict(torch.randn(3, 128, 96))
+
+
+def test_predict_of_a_head_without_sr_decodes_its_heatmaps():
+    torch.manual_seed(2)
+    model = build_model("simple_hrnet_w32", input_size=(64, 64))
+    images = torch.randn(2, 3, 64, 64)
+    keypoints, scores = model.predict(images, flip_test=True, method="dark", blur_kernel=3)
+    model.eval()
+    with torch.no_grad():
+        heatmaps = model(torch.cat([images, images.flip(3)]))
+    from srpose_fast.ops.decode import decode_heatmaps
+
+    expected, expected_scores = decode_heatmaps(heatmaps[:2], flipped=heatmaps[2:], method="dark", blur_kernel=3,
+                                                center=torch.tensor([[32.0, 32.0]] * 2),
+                                                scale=torch.tensor([[0.32, 0.32]] * 2))
+    torch.testing.assert_close(keypoints, expected)
+    torch.testing.assert_close(scores, expected_scores)

@@ -28,6 +28,11 @@ class SRHead(nn.Module):
         nn.init.zeros_(self.kp_encoder[0].bias)
         self.converge = Converge(per_emb_num, upscale, kernel_size, num_joints, backend=backend)
 
+    def final_embedding(self, feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, Converge]:
+        """The SR head's input and its converge step: what inference decodes without heatmaps."""
+        return self.kp_encoder(self.deconv_layers(feats[self.in_index])), self.converge
+
     def forward(self, feats: Sequence[torch.Tensor]):
-        heatmaps = self.converge(self.kp_encoder(self.deconv_layers(feats[self.in_index])))
+        embedding, converge = self.final_embedding(feats)
+        heatmaps = converge(embedding)
         return [heatmaps] if self.training else heatmaps

@@ -116,6 +116,11 @@ class SRPoseHead(nn.Module):
     def sr_output(self, stage: int, feat: torch.Tensor) -> torch.Tensor:
         return self.converge[stage](self.kp_encoder[stage](feat))
 
+    def final_embedding(self, feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, Converge]:
+        """The last SR head's input and its converge step: what inference decodes without heatmaps."""
+        _, stage_feats = self.features(feats)
+        return self.kp_encoder[-1](stage_feats[-1]), self.converge[-1]
+
     def forward(self, feats: Sequence[torch.Tensor]):
         lr_heatmap, stage_feats = self.features(feats)
         if not self.training:
