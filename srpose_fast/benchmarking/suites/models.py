@@ -155,21 +155,26 @@ def _ours_train(base, settings: Settings, names, amp: str) -> Provider:
 
 
 def _train_check(settings: Settings):
+    """The loss and the last SR head's weight gradient closely; the first backbone weight's gradient
+    loosely: at random init it is a sum with much cancellation (on the CPU in float32, NCHW and
+    channels-last were 1.5% and 3% apart in two runs), so it only shows that the gradient reaches the stem."""
     def check(inputs, expected, output, provider):
         ref_loss, ref_grads = expected
         loss, grads = output
         if provider.dtype == "bfloat16":
-            loss_tol, grad_tol = 2e-2, 0.2
+            loss_tol, head_tol = 2e-2, 0.2
         elif settings.cuda:  # cuDNN convolutions use TF32 in float32 by default, in other algorithms per layout
-            loss_tol, grad_tol = 1e-3, 5e-2
+            loss_tol, head_tol = 1e-3, 5e-2
         else:
-            loss_tol, grad_tol = 1e-4, 1e-3
+            loss_tol, head_tol = 1e-4, 1e-3
+        stem, last_sr = ref_grads
+        tols = {stem: 0.3, last_sr: head_tol}
+        errors = {k: float((grads[k] - g).norm() / g.norm().clamp_min(1e-30)) for k, g in ref_grads.items()}
         loss_err = abs(loss - ref_loss) / max(abs(ref_loss), 1e-30)
-        grad_err = max(float((grads[k] - g).norm() / g.norm().clamp_min(1e-30)) for k, g in ref_grads.items())
-        passed = loss_err <= loss_tol and grad_err <= grad_tol and np.isfinite(loss)
-        return CheckResult(bool(passed), grad_err, grad_tol, "relative gradient error (L2)",
+        passed = loss_err <= loss_tol and all(errors[k] <= tols[k] for k in errors) and np.isfinite(loss)
+        return CheckResult(bool(passed), errors[last_sr], head_tol, f"relative L2 error of {last_sr}'s gradient",
                            f"loss {loss:.6g} vs {ref_loss:.6g} (relative error {loss_err:.3g}, tol {loss_tol:g}); "
-                           f"gradients of {', '.join(ref_grads)}")
+                           f"{stem} gradient relative error {errors[stem]:.3g} (tol {tols[stem]:g})")
     return check
 
 
