@@ -14,20 +14,25 @@ Backends:
   which never writes the heatmaps: the argmax pass computes them tile by tile in registers, the
   refinement recomputes the few values it reads. It is registered when this module is imported and
   the triton package is installed; without triton nothing here imports it.
+- "cuda": `torch.ops.srpose_fast_cuda.sr_head_decode` from the compiled extension `srpose_fast._C`
+  (csrc/cuda/sr_head_decode.cu): the same two passes (tiled argmax with partials, then a refinement
+  recomputing only the values it reads). Its schema comes from the extension; its fake is registered here
+  when the extension is built.
 
 Inference only: the op has no autograd formula and the inputs are detached.
 """
 from __future__ import annotations
 
+import importlib.util
 from typing import Optional, Sequence
 
 import torch
 
-from .backend import resolve_backend, triton_available
+from .backend import cuda_extension_available, resolve_backend, triton_available
 from .decode import _as_tensor, check_decode_inputs, decode_heatmaps_reference
 from .sr_head import check_sr_head_inputs, sr_head_reference
 
-SUPPORTED_BACKENDS = ("auto", "torch", "triton")
+SUPPORTED_BACKENDS = ("auto", "torch", "triton", "cuda")
 
 
 def _renamed(err: ValueError) -> ValueError:
@@ -99,9 +104,10 @@ def sr_head_decode(emb: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         flip_indices, flip_shift, method, blur_kernel, center, scale: as `decode_heatmaps`
             (COCO's flip indices by default when K == 17; flip_shift None means True except for
             "dark_udp"; center/scale (N, 2) tensors or arrays, both or neither).
-        backend: "auto" | "torch" | "triton" (CUDA tensors; "auto" picks it on CUDA when triton is
-            installed). emb, weight, bias (and flipped_emb) share one dtype for "triton": float32,
-            float16 or bfloat16, computed in float32.
+        backend: "auto" | "torch" | "triton" | "cuda" (the last two need CUDA tensors; "auto" picks triton
+            on CUDA when installed, else cuda when built). emb, weight, bias (and flipped_emb) share one
+            dtype for "triton" (float32, float16 or bfloat16, computed in float32) and "cuda" (also
+            float64, computed in float64); "cuda" takes blur_kernel up to 63.
 
     Special cases as `decode_heatmaps`: ties -> lowest flat index; NaN in a map -> NaN score and
     keypoint; maximum <= 0 -> score 0, unrefined argmax. N == 0 gives empty outputs.
@@ -124,11 +130,19 @@ def sr_head_decode(emb: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         return sr_head_decode_reference(emb, weight, bias, upscale, flipped_emb=flipped_emb, flip_indices=indices,
                                         flip_shift=bool(flip_shift), method=method, blur_kernel=blur_kernel,
                                         center=center_t, scale=scale_t)
-    if chosen == "triton":
+    if chosen in ("triton", "cuda"):
         index_t = None if indices is None else torch.tensor(indices, dtype=torch.int64, device=emb.device)
-        return torch.ops.srpose_fast.sr_head_decode(emb, weight, bias, upscale, flipped_emb, index_t, bool(flip_shift),
-                                                    method, blur_kernel, center_t, scale_t)
+        namespace = torch.ops.srpose_fast if chosen == "triton" else torch.ops.srpose_fast_cuda
+        return namespace.sr_head_decode(emb, weight, bias, upscale, flipped_emb, index_t, bool(flip_shift), method,
+                                        blur_kernel, center_t, scale_t)
     raise AssertionError(f"unreachable backend {chosen}")
+
+
+def _fake_sr_head_decode(emb, weight, bias, upscale, flipped_emb, flip_indices, flip_shift, method, blur_kernel,
+                         center, scale):
+    n = emb.shape[0]
+    k = weight.shape[0] // (upscale * upscale)
+    return emb.new_empty((n, k, 2), dtype=torch.float32), emb.new_empty((n, k), dtype=torch.float32)
 
 
 def _register_triton_ops() -> None:
@@ -145,12 +159,16 @@ def _register_triton_ops() -> None:
         return sr_head_decode_forward(emb, weight, bias, upscale, flipped_emb, flip_indices, flip_shift, method,
                                       blur_kernel, center, scale)
 
-    @sr_head_decode_op.register_fake
-    def _(emb, weight, bias, upscale, flipped_emb, flip_indices, flip_shift, method, blur_kernel, center, scale):
-        n = emb.shape[0]
-        k = weight.shape[0] // (upscale * upscale)
-        return emb.new_empty((n, k, 2), dtype=torch.float32), emb.new_empty((n, k), dtype=torch.float32)
+    sr_head_decode_op.register_fake(_fake_sr_head_decode)
+
+
+def _register_cuda_ops() -> None:
+    """The fake of srpose_fast_cuda::sr_head_decode (schema and CUDA kernels come from srpose_fast._C)."""
+    torch.library.register_fake("srpose_fast_cuda::sr_head_decode", _fake_sr_head_decode)
 
 
 if triton_available():
     _register_triton_ops()
+# Only where the extension was built (importing it registers the schema); elsewhere nothing is imported.
+if importlib.util.find_spec("srpose_fast._C") is not None and cuda_extension_available():
+    _register_cuda_ops()
