@@ -195,6 +195,21 @@ def _describe(r: dict) -> str:
     return f"{head} {r['reason']}".rstrip()
 
 
+def once_per_inputs(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`fn(inputs)` computed once for the inputs object every provider of a case is checked on (an
+    expensive oracle, e.g. float64), recomputed when a new case brings new inputs."""
+    last: list = [None, None]
+
+    def cached(inputs):
+        if last[0] is not inputs:
+            last[0], last[1] = None, None  # free the previous case's oracle first
+            last[1] = fn(inputs)
+            last[0] = inputs
+        return last[1]
+
+    return cached
+
+
 # --------------------------------------------------------------------------------- comparisons
 
 def _flatten(obj: Any) -> list:

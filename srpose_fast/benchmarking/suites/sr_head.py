@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ...ops.sr_head import SUPPORTED_BACKENDS, sr_head, sr_head_reference
-from ..cases import Case, Prepared, Provider, Unavailable, compare_low_precision
+from ..cases import Case, Prepared, Provider, Unavailable, compare_low_precision, once_per_inputs
 from .common import DTYPES, Settings, compile_mode, require_backend
 
 JOINTS = 17
@@ -64,10 +64,12 @@ def _check(backward: bool):
     error at most twice the reference's own (in its dtype) plus, at the output's scale, 1e-5 for float32
     (sums in another order) or one unit of the 16-bit dtype. The oracle matters in float32 on a GPU too:
     cuDNN may run the reference's float32 convolution in TF32."""
+    oracle = once_per_inputs(lambda inputs: _oracle(inputs, backward))
+
     def check(inputs, expected, output, provider):
         dtype = inputs["x"].dtype
         floor = FP32_FLOOR if dtype == torch.float32 else torch.finfo(dtype).eps
-        return compare_low_precision(output, expected, _oracle(inputs, backward), floor=floor)
+        return compare_low_precision(output, expected, oracle(inputs), floor=floor)
     return check
 
 
