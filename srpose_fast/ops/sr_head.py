@@ -61,8 +61,16 @@ def sr_head_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
 
 def sr_head(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, upscale: int, *,
             backend: str = "auto") -> torch.Tensor:
-    """Grouped conv (groups = joints, padding k // 2) + pixel shuffle(upscale); differentiable."""
+    """Grouped conv (groups = joints, padding k // 2) + pixel shuffle(upscale); differentiable.
+
+    Under autocast every backend computes in the autocast dtype, as torch's conv2d does.
+    """
     chosen = resolve_backend(backend, x.device, op="sr_head", supported=SUPPORTED_BACKENDS)
+    if chosen != "torch" and torch.is_autocast_enabled(x.device.type):
+        # The registered ops are not on autocast's list: cast here what conv2d would cast.
+        dtype = torch.get_autocast_dtype(x.device.type)
+        x, weight = x.to(dtype), weight.to(dtype)
+        bias = None if bias is None else bias.to(dtype)
     if chosen == "torch":
         return sr_head_reference(x, weight, bias, upscale)
     if chosen == "triton":

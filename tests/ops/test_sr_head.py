@@ -278,3 +278,18 @@ def test_import_and_torch_backend_without_triton():
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_triton_backend_follows_autocast_like_conv2d():
+    # The trainer runs under bf16 autocast with fp32 parameters: the op must cast as conv2d does.
+    torch.manual_seed(0)
+    x = torch.randn(1, 3 * 4, 5, 4)
+    weight = torch.randn(3 * 4, 4, 3, 3, requires_grad=True)
+    bias = torch.randn(3 * 4, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = sr_head(x, weight, bias, 2, backend="triton")
+        expected = sr_head(x, weight, bias, 2, backend="torch")
+    assert out.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), expected.float(), rtol=2e-2, atol=2e-2)
+    out.float().sum().backward()
+    assert weight.grad.dtype == torch.float32 and torch.isfinite(weight.grad).all()
