@@ -33,16 +33,22 @@ class DemoSize:
 
 
 DEMO_SIZES = {
-    "cpu": DemoSize(train_images=600, val_images=100, epochs=10, batch_size=32),
+    "cpu": DemoSize(train_images=600, val_images=100, epochs=16, batch_size=16),
     "cuda": DemoSize(train_images=4000, val_images=500, epochs=60, batch_size=64),
     "tiny": DemoSize(train_images=8, val_images=4, epochs=1, batch_size=4),  # the CI smoke run
 }
 
 
 def demo_config(data: Path, out: Path, size: DemoSize, seed: int) -> TrainConfig:
-    """SRPose's optimiser (Adam 5e-4, linear warm-up, x0.1 steps) on a schedule shortened to `size.epochs`."""
+    """SRPose's optimiser (Adam, linear warm-up, x0.1 steps) on a schedule shortened to `size.epochs`.
+
+    The learning rate is 2e-3, four times SRPose's 5e-4: with a few hundred iterations at 5e-4 the
+    narrow model stays on the loss plateau of near-zero heatmaps (measured: AP 0.013 after 10 epochs
+    at batch 32, against 0.20 after 16 epochs at batch 16 and 2e-3).
+    """
     return TrainConfig(
         model="srpose_demo",
+        lr=2e-3,
         train_ann=str(data / "annotations" / "person_keypoints_train.json"),
         train_images=str(data / "images" / "train"),
         val_ann=str(data / "annotations" / "person_keypoints_val.json"),
