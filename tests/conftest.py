@@ -1,5 +1,8 @@
 """Shared pytest setup: Triton's interpreter where there is no GPU, and the `cuda` marker."""
 import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -17,3 +20,27 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip_cuda)
+
+
+_HIDE_TRITON = """
+import builtins, importlib.util
+_find_spec, _import = importlib.util.find_spec, builtins.__import__
+def find_spec(name, *args, **kwargs):
+    return None if name.partition(".")[0] == "triton" else _find_spec(name, *args, **kwargs)
+def hide_triton(name, *args, **kwargs):
+    if name.partition(".")[0] == "triton":
+        raise ImportError("triton is hidden")
+    return _import(name, *args, **kwargs)
+importlib.util.find_spec, builtins.__import__ = find_spec, hide_triton
+"""
+
+
+@pytest.fixture
+def run_without_triton():
+    """Run a script in a fresh interpreter where triton cannot be found or imported; fail on its errors."""
+    def run(script: str) -> None:
+        code = _HIDE_TRITON + textwrap.dedent(script)
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+
+    return run

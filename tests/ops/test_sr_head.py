@@ -4,13 +4,9 @@ the reference (forward and every gradient), the registered ops, and input valida
 Without a GPU the Triton kernels run under TRITON_INTERPRET=1 on CPU tensors (tests/conftest.py sets it);
 with one, the same tests run the compiled kernels on CUDA tensors.
 """
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -251,19 +247,11 @@ def test_triton_rejects_float64_and_mixed_dtypes():
         sr_head(x, weight.half(), bias, 2, backend="triton")
 
 
-def test_import_and_torch_backend_without_triton():
+def test_import_and_torch_backend_without_triton(run_without_triton):
     """`import srpose_fast.ops` neither imports nor needs triton when it is absent; backend="triton" then
     says what is missing. Run in a fresh interpreter where importing triton fails."""
-    script = textwrap.dedent("""
-        import builtins, importlib.util, sys
-        _find_spec, _import = importlib.util.find_spec, builtins.__import__
-        def find_spec(name, *args, **kwargs):
-            return None if name.partition(".")[0] == "triton" else _find_spec(name, *args, **kwargs)
-        def hide_triton(name, *args, **kwargs):
-            if name.partition(".")[0] == "triton":
-                raise ImportError("triton is hidden")
-            return _import(name, *args, **kwargs)
-        importlib.util.find_spec, builtins.__import__ = find_spec, hide_triton
+    run_without_triton("""
+        import sys
         import torch
         from srpose_fast.ops import sr_head
         x, w = torch.randn(1, 4, 3, 3), torch.randn(8, 2, 3, 3)
@@ -276,8 +264,6 @@ def test_import_and_torch_backend_without_triton():
         else:
             raise AssertionError("backend='triton' without triton did not raise")
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
 
 
 def test_triton_backend_follows_autocast_like_conv2d():

@@ -11,9 +11,6 @@ scores agree to ~1e-6 of the map's magnitude (held to 1e-5). Argmax and "shift" 
 held to 1e-4 px plus 8x the reference's own change under 1e-6 relative noise on its heatmaps (see
 test_decode_triton.py).
 """
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -402,19 +399,11 @@ def test_model_size_cuda(method):
     check_against_torch(emb, weight, bias, 4, method=method, flipped_emb=flipped_emb, center=center, scale=scale)
 
 
-def test_import_and_torch_backend_without_triton():
+def test_import_and_torch_backend_without_triton(run_without_triton):
     """`import srpose_fast.ops` neither imports nor needs triton when it is absent; backend="triton" then
     says what is missing. Run in a fresh interpreter where importing triton fails."""
-    script = textwrap.dedent("""
-        import builtins, importlib.util, sys
-        _find_spec, _import = importlib.util.find_spec, builtins.__import__
-        def find_spec(name, *args, **kwargs):
-            return None if name.partition(".")[0] == "triton" else _find_spec(name, *args, **kwargs)
-        def hide_triton(name, *args, **kwargs):
-            if name.partition(".")[0] == "triton":
-                raise ImportError("triton is hidden")
-            return _import(name, *args, **kwargs)
-        importlib.util.find_spec, builtins.__import__ = find_spec, hide_triton
+    run_without_triton("""
+        import sys
         import torch
         from srpose_fast.ops import decode_heatmaps
         from srpose_fast.ops.sr_head_decode import sr_head_decode
@@ -433,5 +422,3 @@ def test_import_and_torch_backend_without_triton():
             else:
                 raise AssertionError("backend='triton' without triton did not raise")
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
