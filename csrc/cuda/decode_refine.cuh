@@ -109,6 +109,9 @@ __device__ float blurred_max(const Source& src, int H, int W, const float* __res
   return block_reduce(best, MaxOp());
 }
 
+// torch.clamp: NaN stays NaN (fmaxf/fminf alone would replace it by a bound).
+__device__ inline float clamp_keep_nan(float v, float lo, float hi) { return v != v ? v : fminf(fmaxf(v, lo), hi); }
+
 // -(H^-1 g) for the Hessian [[dxx, dxy], [dxy, dyy]]; (0, 0) unless ok and det != 0. Each product and
 // difference rounded on its own (no fused multiply-add), as the reference's tensor ops round them.
 __device__ inline void newton_step(float dx, float dy, float dxx, float dxy, float dyy, bool ok, float& ox,
@@ -186,7 +189,7 @@ __device__ void refine_and_store(const Source& src, ArgmaxState best, int method
           const int y = min(max(y0 + dy, 0), H - 1);
           const int x = min(max(x0 + dx, 0), W - 1);
           const float v = blur[(y - y0 + 2) * kTile + (x - x0 + 2)] * factor;
-          return udp ? logf(fminf(fmaxf(v, 1e-3f), 50.0f)) : logf(fmaxf(v, 1e-10f));
+          return udp ? logf(clamp_keep_nan(v, 1e-3f, 50.0f)) : logf(clamp_keep_nan(v, 1e-10f, INFINITY));
         };
         if (udp) {
           const float i = L(0, 0);

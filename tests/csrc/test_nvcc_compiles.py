@@ -48,8 +48,9 @@ def _flags() -> list[str]:
 def _command(source: Path, out_dir: Path) -> list[str]:
     obj = out_dir / (source.name + ".o")
     if source.suffix == ".cu":
+        # COMMON_NVCC_FLAGS: what BuildExtension gives nvcc (no __half operators, relaxed constexpr)
         return [NVCC, "-c", "-std=c++17", "-arch=sm_90", "-O3", "-lineinfo", "--compiler-options", "-fPIC",
-                *_flags(), str(source), "-o", str(obj)]
+                *cpp_extension.COMMON_NVCC_FLAGS, *_flags(), str(source), "-o", str(obj)]
     # ops.cpp is plain C++ (the schemas); BuildExtension hands it to the host compiler.
     cxx = shutil.which("c++") or shutil.which("g++")
     if cxx is None:
