@@ -19,8 +19,8 @@ Tolerances, and why:
   head's float32 heatmaps (the same sums in the same order), and against the float64 reference wherever a
   map's maximum is unambiguous (top-2 gap above float32 rounding).
 - loss: fp32 sums in another order (and per-axis block means): 1e-5 relative to the result's scale.
-Outputs are poisoned: the CUDA caching allocator is handed NaN-filled blocks before each op, which its
-outputs then reuse (test_poisoning_reaches_new_allocations checks that this works on the machine).
+Outputs are poisoned: before each op the CUDA caching allocator is left with only NaN-filled free blocks,
+which its outputs then reuse (test_poisoning_reaches_new_allocations checks that this works on the machine).
 """
 from __future__ import annotations
 
@@ -57,15 +57,23 @@ def dev(t):
 
 
 def poison_cache(nbytes: int = 1 << 22) -> None:
-    """Hand the caching allocator NaN-filled (0xFF bytes: NaN in every float type) free blocks in both its
-    pools; the op's outputs, allocated next, reuse them, so an element a kernel never writes stays NaN."""
+    """Leave the CUDA caching allocator only NaN-filled free blocks (0xFF bytes: NaN in every float type),
+    which the op's outputs then reuse, so an element a kernel never writes stays NaN.
+
+    Small pool (requests up to 1 MB): every free fragment is taken 512 bytes at a time until the pool has to
+    grow, then two more MB. Large pool: one block of `nbytes`. Everything is freed again at the end; the
+    allocator serves later requests from these blocks (best fit, from the start of a block)."""
     if DEVICE.type != "cuda":
         return
     torch.cuda.synchronize()
     torch.cuda.empty_cache()
-    blocks = [torch.full((1 << 20,), 255, dtype=torch.uint8, device=DEVICE) for _ in range(4)]  # small pool
-    blocks.append(torch.full((max(nbytes, 1 << 22),), 255, dtype=torch.uint8, device=DEVICE))  # large pool
-    del blocks
+    held = []
+    reserved = torch.cuda.memory_reserved(DEVICE)
+    while len(held) < 200_000 and torch.cuda.memory_reserved(DEVICE) == reserved:
+        held.append(torch.full((512,), 255, dtype=torch.uint8, device=DEVICE))
+    held += [torch.full((1 << 20,), 255, dtype=torch.uint8, device=DEVICE) for _ in range(2)]
+    held.append(torch.full((max(nbytes, 1 << 22),), 255, dtype=torch.uint8, device=DEVICE))
+    del held
 
 
 def test_extension_is_built():
@@ -82,9 +90,11 @@ def test_extension_is_built():
 def test_poisoning_reaches_new_allocations():
     if DEVICE.type != "cuda":
         pytest.skip("the CUDA caching allocator only")
-    poison_cache()
-    fresh = torch.empty(1000, device=DEVICE)
-    assert torch.isnan(fresh).all(), "poison_cache no longer poisons new allocations: outputs are not poisoned"
+    for numel in (17, 1000, 100_000, 3 << 20):  # small and large pools
+        poison_cache(16 << 20)
+        fresh = torch.empty(numel, device=DEVICE)
+        assert torch.isnan(fresh).all(), (f"poison_cache did not poison a new allocation of {numel} floats: the "
+                                          "other tests' outputs are not reliably poisoned on this machine")
 
 
 # --- SR head -----------------------------------------------------------------------------------------
