@@ -226,6 +226,19 @@ def test_sr_head_public_function_compiles_fullgraph():
     torch.testing.assert_close(fn(x, weight, bias), ops().sr_head(x, weight, bias, 2))
 
 
+def test_sr_head_under_autocast():
+    # bf16 training with fp32 parameters: the op runs in bf16 and the gradients reach the fp32 leaves
+    x, weight, bias = sr_inputs(1, 3, 2, 5, 4, 2, 3, torch.float32, seed=11)
+    leaves = [t.requires_grad_() for t in (x, weight, bias)]
+    with torch.autocast(DEVICE.type, dtype=torch.bfloat16):
+        out = sr_head(*leaves, 2, backend="cuda")
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, ops().sr_head(x.detach().bfloat16(), weight.detach().bfloat16(),
+                                          bias.detach().bfloat16(), 2))
+    grads = torch.autograd.grad(out.float().sum(), leaves)
+    assert all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+
+
 def test_sr_head_bad_inputs():
     x, weight, bias = sr_inputs(1, 3, 2, 5, 4, 2, 3, torch.float32, seed=10)
     with pytest.raises(RuntimeError, match="must be a CUDA tensor"):
