@@ -77,7 +77,7 @@ class Case:
     extra: dict = field(default_factory=dict)
 
 
-def _prepare(provider: Provider) -> Prepared:
+def prepare(provider: Provider) -> Prepared:
     prepared = provider.setup()
     return prepared if isinstance(prepared, Prepared) else Prepared(run=prepared)
 
@@ -128,7 +128,7 @@ def run_case(case: Case, *, device: torch.device, roofline: Roofline | None, tim
 
     try:
         inputs = case.make_inputs()
-        prepared_ref = _prepare(case.reference)
+        prepared_ref = prepare(case.reference)
         expected = (prepared_ref.check_output or prepared_ref.run)(inputs)
         ref_timing = time_it(case.reference, prepared_ref, inputs)
         del prepared_ref
@@ -157,7 +157,7 @@ def run_case(case: Case, *, device: torch.device, roofline: Roofline | None, tim
 
     for provider in case.providers:
         try:
-            prepared = _prepare(provider)
+            prepared = prepare(provider)
         except Unavailable as err:
             row(provider, "skipped", reason=str(err), flops=flops)
             continue

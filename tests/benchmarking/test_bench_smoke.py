@@ -70,7 +70,7 @@ def test_every_case_is_checked_before_it_is_timed(bench):
         assert "reference" in timed, suite
     # Beyond the reference, the CPU times the torch backends and our model paths.
     assert {r["suite"] for r in rows if r["status"] == "ok" and r["backend"] != "reference"} >= {
-        "decode", "sr_head_decode", "loss", "train", "infer"}
+        "decode", "sr_head_decode", "loss", "train", "infer", "deploy"}
 
 
 def test_unavailable_backends_are_skipped_with_a_reason(bench):

@@ -24,6 +24,7 @@ SUITES = {
     "loss": _lazy("loss", "build_cases"),
     "train": _lazy("models", "build_train_cases"),
     "infer": _lazy("models", "build_infer_cases"),
+    "deploy": _lazy("deploy", "build_cases"),
 }
 MODEL_SUITES = ("train", "infer")
 

@@ -7,15 +7,14 @@ Reference ("as SRPose runs it", every call ends with the results on the host):
 - shift: flip-back on the device (`reference.pipeline.flip_back`) and averaging, then
   `reference.decode.srpose_decode`: 16x16 max-pool with indices on the device, the pooled maxima, indices
   and the whole heatmaps copied to the host, block argmax and the per-joint quarter-pixel loop in numpy.
-- dark, dark_udp: SRPose decodes with the shift only. The baseline here is the same flip-back, the
-  heatmaps copied to the host, then this project's torch reference decoder on the CPU
-  (`decode_heatmaps(..., backend="torch")` on numpy). mmpose's numpy DARK would be the truer baseline;
-  it lives with the deployment decoder's CPU benchmark (benchmarks/bench_cpu_decoder.py).
+- dark, dark_udp: SRPose decodes with the shift only; DARK comes from mmpose. The baseline is the same
+  flip-back on the device, the heatmaps copied to the host, then DARK as mmpose 1.x runs it
+  (`reference.dark_decode.mmpose_dark_decode`: numpy and OpenCV, one instance at a time).
 
 Providers: `decode_heatmaps` with backend "torch" (vectorised, on the device), "triton" and "cuda";
 each brings keypoints and scores to the host, as an evaluation loop does. "cpp (host)": the heatmaps
-copied to the host, then the portable C++ deployment decoder (backend "cpp"); its own thread and
-size sweep is benchmarks/bench_cpu_decoder.py.
+copied to the host, then the portable C++ deployment decoder (backend "cpp"); the `deploy` suite
+times it on host inputs, without the copy.
 
 Bytes: the heatmaps read once (twice with the flip). FLOPs: not counted (memory-bound).
 """
@@ -26,6 +25,7 @@ import torch
 
 from ...data.meta import COCO
 from ...ops.decode import SUPPORTED_BACKENDS, decode_heatmaps
+from ...reference.dark_decode import mmpose_dark_decode
 from ...reference.decode import srpose_decode
 from ...reference.pipeline import flip_back, flip_pairs_of
 from ..cases import Case, CheckResult, Provider
@@ -68,18 +68,23 @@ def make_decode_inputs(n: int, height: int, width: int, flip: bool, device: torc
     return make
 
 
+def reference_host_decode(maps: torch.Tensor, method: str, center: np.ndarray, scale: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """The original's decoders on merged heatmaps: SRPose's shift decode, or mmpose's DARK on the host."""
+    if method == "shift":
+        keypoints, maxvals = srpose_decode(maps, center, scale)
+        return keypoints, maxvals[..., 0]
+    return mmpose_dark_decode(maps.cpu().numpy(), center, scale, method=method)
+
+
 def reference_decode(inputs: dict, method: str) -> tuple[np.ndarray, np.ndarray]:
     maps = inputs["maps"]
     if inputs["flipped"] is not None:
         maps = (maps + flip_back(inputs["flipped"], FLIP_PAIRS, shift=method != "dark_udp")) * 0.5
-    if method == "shift":
-        keypoints, maxvals = srpose_decode(maps, inputs["center_np"], inputs["scale_np"])
-        return keypoints, maxvals[..., 0]
-    return decode_heatmaps(maps.cpu().numpy(), method=method, center=inputs["center_np"], scale=inputs["scale_np"],
-                           backend="torch")
+    return reference_host_decode(maps, method, inputs["center_np"], inputs["scale_np"])
 
 
-def _check(method: str, height: int, width: int):
+def decoded_keypoints_check(method: str, height: int, width: int):
     def check(inputs, expected, output, provider):
         ref_kp, ref_scores = (np.asarray(v, dtype=np.float64) for v in expected)
         kp, scores = (np.asarray(v, dtype=np.float64) for v in output)
@@ -140,6 +145,6 @@ def build_cases(settings: Settings) -> list[Case]:
                                            host_sync=True),
                         providers=[_provider(b, method, settings) for b in ("torch", "triton", "cuda")]
                         + [_host_provider(method)],
-                        check=_check(method, height, width), bytes_moved=moved, items_name="instances",
-                        rotate=True))
+                        check=decoded_keypoints_check(method, height, width), bytes_moved=moved,
+                        items_name="instances", rotate=True))
     return cases

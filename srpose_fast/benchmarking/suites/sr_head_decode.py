@@ -8,7 +8,7 @@ clear maximum (the flipped embeddings: the same joints mirrored, jittered).
 Reference ("as SRPose runs it"): `sr_head_reference` on the plain and the flipped embeddings (in
 float32: SRPose runs float32, and its numpy decoder cannot read bfloat16), flip-back and averaging on
 the device, then `srpose_decode` (shift; heatmaps to the host) or, for dark, the heatmaps to the host
-and the torch reference decoder on the CPU (see the decode suite). Boxes are the crop itself, so image
+and mmpose's DARK there (`decode.reference_host_decode`). Boxes are the crop itself, so image
 and heatmap pixels coincide and the check can read keypoints on the reference's heatmaps.
 
 Providers: `sr_head_decode` with backend "torch" (heatmaps made on the device), "triton" (fused: the
@@ -28,11 +28,10 @@ from ...ops.decode import SUPPORTED_BACKENDS as DECODE_BACKENDS
 from ...ops.decode import decode_heatmaps
 from ...ops.sr_head import SUPPORTED_BACKENDS as SR_HEAD_BACKENDS
 from ...ops.sr_head import sr_head, sr_head_reference
-from ...reference.decode import srpose_decode
 from ...reference.pipeline import flip_back, flip_pairs_of
 from ..cases import Case, Prepared, Provider, Unavailable, check_keypoints_on_maps
 from .common import FP32_ONLY, Settings, require_backend, sync_to_host
-from .decode import gaussians
+from .decode import gaussians, reference_host_decode
 
 JOINTS = COCO.num_keypoints
 FLIP_PAIRS = flip_pairs_of(COCO.flip_indices)
@@ -87,18 +86,10 @@ def _reference_maps(inputs: dict, method: str, dtype: torch.dtype = torch.float3
     return maps
 
 
-def _reference_decode(inputs: dict, maps: torch.Tensor, method: str):
-    if method == "shift":
-        keypoints, maxvals = srpose_decode(maps, inputs["center_np"], inputs["scale_np"])
-        return keypoints, maxvals[..., 0]
-    return decode_heatmaps(maps.cpu().numpy(), method=method, center=inputs["center_np"], scale=inputs["scale_np"],
-                           backend="torch")
-
-
 def _reference(method: str) -> Provider:
     def setup():
         def run(inputs):
-            return _reference_decode(inputs, _reference_maps(inputs, method), method)
+            return reference_host_decode(_reference_maps(inputs, method), method, inputs["center_np"], inputs["scale_np"])
 
         def check_output(inputs):
             # The check reads keypoints on float64 maps: cuDNN may run the float32 convolution in TF32.
