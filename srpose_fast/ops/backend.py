@@ -16,34 +16,40 @@ import importlib
 import importlib.util
 import os
 import warnings
-from functools import lru_cache
 
 import torch
 
 BACKENDS = ("auto", "torch", "triton", "cuda", "cpp")
 
 
-# Looked up once at import (without importing triton): a plain constant keeps torch.compile happy.
-_TRITON_INSTALLED = importlib.util.find_spec("triton") is not None
+# Looked up once at import: plain constants keep torch.compile(fullgraph=True) happy (no import
+# machinery to trace inside a compiled region).
+_TRITON_INSTALLED = importlib.util.find_spec("triton") is not None  # found, not imported
+
+
+def _import_cuda_extension() -> bool:
+    """Import srpose_fast._C (registering its ops) where it was built; warn if it was built but fails."""
+    if importlib.util.find_spec("srpose_fast._C") is None:
+        return False  # not built: backend="cuda" says so when asked for
+    try:
+        importlib.import_module("srpose_fast._C")
+    except ImportError as err:
+        warnings.warn(f"srpose_fast: the CUDA C++ extension srpose_fast._C is built but does not import ({err}); "
+                      "ops fall back to the Triton or torch backend", stacklevel=2)
+        return False
+    return True
+
+
+_CUDA_EXTENSION_IMPORTED = _import_cuda_extension()
 
 
 def triton_available() -> bool:
     return _TRITON_INSTALLED
 
 
-@lru_cache(maxsize=None)
 def cuda_extension_available() -> bool:
-    """True when the compiled extension is importable; warns once, naming what is missing, if not."""
-    try:
-        importlib.import_module("srpose_fast._C")
-    except ImportError as err:
-        warnings.warn(
-            f"srpose_fast: the CUDA C++ extension is not built ({err}); "
-            "ops fall back to the Triton or torch backend",
-            stacklevel=3,
-        )
-        return False
-    return True
+    """True when the compiled CUDA extension srpose_fast._C was imported (its ops are registered)."""
+    return _CUDA_EXTENSION_IMPORTED
 
 
 def cpp_decoder_available() -> bool:

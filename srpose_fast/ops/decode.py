@@ -20,7 +20,6 @@ schema comes from the extension; its fake is registered here when the extension 
 """
 from __future__ import annotations
 
-import importlib.util
 from typing import Optional, Sequence
 
 import numpy as np
@@ -214,6 +213,6 @@ def _register_cuda_ops() -> None:
 
 if triton_available():
     _register_triton_ops()
-# Only where the extension was built (importing it registers the schema); elsewhere nothing is imported.
-if importlib.util.find_spec("srpose_fast._C") is not None and cuda_extension_available():
+# Only where the extension imported (that registered its schemas); elsewhere backend="cuda" says why not.
+if cuda_extension_available():
     _register_cuda_ops()

@@ -23,7 +23,6 @@ Inference only: the op has no autograd formula and the inputs are detached.
 """
 from __future__ import annotations
 
-import importlib.util
 from typing import Optional, Sequence
 
 import torch
@@ -169,6 +168,6 @@ def _register_cuda_ops() -> None:
 
 if triton_available():
     _register_triton_ops()
-# Only where the extension was built (importing it registers the schema); elsewhere nothing is imported.
-if importlib.util.find_spec("srpose_fast._C") is not None and cuda_extension_available():
+# Only where the extension imported (that registered its schemas); elsewhere backend="cuda" says why not.
+if cuda_extension_available():
     _register_cuda_ops()

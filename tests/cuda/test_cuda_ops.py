@@ -217,9 +217,6 @@ def test_sr_head_compile_fullgraph():
     torch.testing.assert_close(fn(x, weight, bias), 2.0 * ops().sr_head(x, weight, bias, 2))
 
 
-@pytest.mark.xfail(reason="backend.resolve_backend calls cuda_extension_available(), an lru_cache around "
-                          "importlib.import_module that Dynamo cannot trace; fixed once that check is a constant",
-                   strict=False)
 def test_sr_head_public_function_compiles_fullgraph():
     x, weight, bias = sr_inputs(2, 3, 2, 5, 4, 2, 3, torch.float32, seed=8)
     fn = torch.compile(lambda a, b, c: sr_head(a, b, c, 2, backend="cuda"), fullgraph=True, backend="eager")

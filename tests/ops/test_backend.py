@@ -40,3 +40,26 @@ def test_default_cpu_decode_equals_the_torch_reference_for_shift():
     reference, reference_scores = decode_heatmaps(maps, method="shift", backend="torch")
     np.testing.assert_array_equal(fast, reference)
     np.testing.assert_array_equal(fast_scores, reference_scores)
+
+
+def test_a_cuda_extension_that_is_built_but_does_not_import_warns_and_is_unavailable(monkeypatch):
+    from srpose_fast.ops import backend
+
+    def broken_import(name):
+        raise ImportError("libcudart.so.13: cannot open shared object file")
+
+    monkeypatch.setattr(backend.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(backend.importlib, "import_module", broken_import)
+    with pytest.warns(UserWarning, match="built but does not import.*libcudart"):
+        assert backend._import_cuda_extension() is False
+
+
+def test_an_unbuilt_cuda_extension_is_unavailable_without_a_warning(monkeypatch, recwarn):
+    from srpose_fast.ops import backend
+
+    monkeypatch.setattr(backend.importlib.util, "find_spec", lambda name: None)
+    assert backend._import_cuda_extension() is False
+    assert not recwarn.list
+    if not backend.cuda_extension_available():
+        with pytest.raises(RuntimeError, match="srpose_fast._C"):
+            resolve_backend("cuda", torch.device("cuda"), op="op", supported=("auto", "torch", "cuda"))
