@@ -1,11 +1,13 @@
 """One timing function for every benchmark: `benchmark(fn, make_inputs, device=...)`.
 
 - CUDA, kernels only (`host_sync=False`): CUDA events around each call, median over many calls after a
-  warm-up. With `rotate=True` the calls cycle through enough independent copies of the inputs that
-  together they exceed twice the L2 cache, so no call finds its inputs in L2 from the previous one.
+  warm-up.
 - CUDA, work that waits on the host (`host_sync=True`: device-to-host copies, Python loops):
   `time.perf_counter` around each call with the device synchronised before and after.
 - CPU: `time.perf_counter` around each call, median.
+- With `rotate=True` the calls cycle through enough independent copies of the inputs that together
+  they exceed twice the cache (a GPU's L2, a CPU's last-level cache), so no call finds its inputs in
+  the cache from the previous one.
 
 The number of timed calls follows a time budget: enough calls to fill `budget_s`, but at least
 `min_reps` and at most `max_reps`.
@@ -16,6 +18,7 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -49,19 +52,38 @@ def tensor_bytes(obj: Any) -> int:
     return 0
 
 
-def l2_cache_bytes(device: torch.device) -> int:
-    """The device's L2 size; 0 on the CPU (rotation is a GPU concern here)."""
-    if device.type != "cuda":
-        return 0
-    return int(getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0))
+def _size_bytes(text: str) -> int:
+    """sysfs cache sizes: "32768K", "1M" or plain bytes."""
+    text = text.strip().upper()
+    unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    return int(text.rstrip("KMG")) * unit
+
+
+def last_level_cache_bytes(sysfs: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:
+    """The CPU's largest cache (L3 on most machines) from Linux's sysfs; 0 where it cannot be read."""
+    sizes = {}
+    for index in sysfs.glob("index*"):
+        try:
+            if (index / "type").read_text().strip() != "Instruction":
+                sizes[int((index / "level").read_text())] = _size_bytes((index / "size").read_text())
+        except (OSError, ValueError):
+            continue
+    return sizes[max(sizes)] if sizes else 0
+
+
+def cache_bytes(device: torch.device) -> int:
+    """The cache that a call must not find its inputs in: L2 on a GPU, the last-level cache on a CPU."""
+    if device.type == "cuda":
+        return int(getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0))
+    return last_level_cache_bytes()
 
 
 def rotation_copies(input_bytes: int, device: torch.device) -> int:
-    """How many input sets make the calls miss L2: enough for 2 x L2, within the caps."""
-    l2 = l2_cache_bytes(device)
-    if l2 == 0 or input_bytes == 0:
+    """How many input sets make the calls miss the cache: enough for twice its size, within the caps."""
+    cache = cache_bytes(device)
+    if cache == 0 or input_bytes == 0:
         return 1
-    wanted = math.ceil(2 * l2 / input_bytes)
+    wanted = math.ceil(2 * cache / input_bytes)
     affordable = max(1, MAX_ROTATION_BYTES // input_bytes)
     return max(1, min(wanted, affordable, MAX_ROTATION_COPIES))
 
@@ -89,7 +111,8 @@ def benchmark(fn: Callable[[Any], Any], make_inputs: Callable[[], Any], *, devic
     """
     device = torch.device(device)
     first = make_inputs()
-    copies = rotation_copies(tensor_bytes(first), device) if rotate else 1
+    # never more copies than timed calls (the tiny profile times one)
+    copies = min(rotation_copies(tensor_bytes(first), device), max_reps) if rotate else 1
     inputs = [first] + [make_inputs() for _ in range(copies - 1)]
 
     spent, calls, last = 0.0, 0, 0.0

@@ -56,5 +56,6 @@ def build_cases(settings: Settings) -> list[Case]:
                     make_inputs=make_decode_inputs(n, height, width, flip=False, device=HOST),
                     reference=_reference(method), providers=[_cpp(method, None), _cpp(method, 1)],
                     check=decoded_keypoints_check(method, height, width),
-                    bytes_moved=n * JOINTS * height * width * 4 if on_host else 0, items_name="instances"))
+                    bytes_moved=n * JOINTS * height * width * 4 if on_host else 0, items_name="instances",
+                    rotate=True))
     return cases
