@@ -38,10 +38,8 @@ import torch
 import triton
 import triton.language as tl
 from torch.library import wrap_triton
-from triton.runtime.interpreter import InterpretedFunction
 
-# Tests set this to True: every output buffer starts as NaN, so an element no kernel writes fails.
-POISON_OUTPUTS = False
+from . import launch
 
 METHOD_IDS = {"argmax": 0, "shift": 1, "dark": 2, "dark_udp": 3}
 TILE = 16  # side of the blurred tiles (tl.dot needs >= 16)
@@ -300,13 +298,6 @@ def _decode_kernel(
 
 # --- launcher -------------------------------------------------------------------------------------
 
-def new_buffer(shape, device: torch.device) -> torch.Tensor:
-    """A float32 output buffer: NaN-filled when POISON_OUTPUTS (tests), else uninitialised."""
-    if POISON_OUTPUTS:
-        return torch.full(shape, float("nan"), dtype=torch.float32, device=device)
-    return torch.empty(shape, dtype=torch.float32, device=device)
-
-
 def gaussian_taps(blur_kernel: int, device: torch.device) -> torch.Tensor:
     """The normalised 1-D Gaussian of `codecs.decoders.gaussian_blur`, computed the same way (float32)."""
     radius = (blur_kernel - 1) // 2
@@ -320,12 +311,6 @@ def window_sizes(blur_kernel: int) -> tuple[int, int]:
     """(BWL, BWG): the local window (5x5 valid blurred values) and the whole-map tiles' window."""
     return (max(TILE, triton.next_power_of_2(blur_kernel + 4)),
             max(TILE, triton.next_power_of_2(TILE + blur_kernel - 1)))
-
-
-def check_kernel_device(name: str, tensor: torch.Tensor, kernel) -> None:
-    if tensor.device.type != "cuda" and not isinstance(kernel, InterpretedFunction):
-        raise ValueError(f"{name} (triton): needs CUDA tensors (CPU tensors only under TRITON_INTERPRET=1), "
-                         f"got a tensor on {tensor.device}")
 
 
 def prepare_transform(center: torch.Tensor | None, scale: torch.Tensor | None, n: int, device: torch.device):
@@ -346,11 +331,11 @@ def decode_heatmaps_forward(heatmaps: torch.Tensor, flipped: torch.Tensor | None
                          f"got {heatmaps.dtype}")
     if flipped is not None and flipped.dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise ValueError(f"decode_heatmaps (triton): flipped must be float32, float16 or bfloat16, got {flipped.dtype}")
-    check_kernel_device("decode_heatmaps", heatmaps, _decode_kernel)
+    launch.check_kernel_device("decode_heatmaps", heatmaps, _decode_kernel)
     N, K, H, W = heatmaps.shape
     device = heatmaps.device
-    keypoints = new_buffer((N, K, 2), device)
-    scores = new_buffer((N, K), device)
+    keypoints = launch.new_buffer((N, K, 2), device)
+    scores = launch.new_buffer((N, K), device)
     if N * K == 0:
         return keypoints, scores
     flip = flipped is not None

@@ -26,13 +26,10 @@ import torch
 import triton
 import triton.language as tl
 from torch.library import wrap_triton
-from triton.runtime.interpreter import InterpretedFunction
 
 from srpose_fast.codecs.targets import TARGET_METHODS
 
-# Tests set this to True: every buffer a launcher allocates starts as NaN, so an element (or a
-# partial sum) the kernels never write fails the comparison instead of passing by luck.
-POISON_OUTPUTS = False
+from . import launch
 
 
 @triton.jit
@@ -178,16 +175,10 @@ def _heatmap_mse_bwd_kernel(
     tl.store(grad_ptr + goffs, out, mask=mask)
 
 
-def _new_buffer(shape, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    if POISON_OUTPUTS:
-        return torch.full(shape, float("nan"), dtype=dtype, device=device)
-    return torch.empty(shape, dtype=dtype, device=device)
-
-
 def _bf16_by_bits(dtype: torch.dtype) -> bool:
     """Only for bf16 under TRITON_INTERPRET=1, whose fp32 -> bf16 cast truncates (its cast_impl passes no
     rounding mode) where the GPU's rounds to nearest even; the bit version gives the GPU's result."""
-    return dtype == torch.bfloat16 and isinstance(_heatmap_mse_bwd_kernel, InterpretedFunction)
+    return dtype == torch.bfloat16 and launch.interpreted(_heatmap_mse_bwd_kernel)
 
 
 def _check_kernel_inputs(pred: torch.Tensor, keypoints: torch.Tensor, weight: torch.Tensor, sigma: float,
@@ -206,9 +197,7 @@ def _check_kernel_inputs(pred: torch.Tensor, keypoints: torch.Tensor, weight: to
                          f"got {weight.dtype} {tuple(weight.shape)}")
     if keypoints.device != pred.device or weight.device != pred.device:
         raise ValueError("heatmap_mse_loss (triton): pred, keypoints and weight must be on the same device")
-    if pred.device.type != "cuda" and not isinstance(_heatmap_mse_fwd_kernel, InterpretedFunction):
-        raise ValueError(f"heatmap_mse_loss (triton): needs CUDA tensors (CPU tensors only under "
-                         f"TRITON_INTERPRET=1), got a tensor on {pred.device}")
+    launch.check_kernel_device("heatmap_mse_loss", pred, _heatmap_mse_fwd_kernel)
     if not sigma > 0:
         raise ValueError(f"heatmap_mse_loss (triton): sigma must be positive, got {sigma}")
     if method not in TARGET_METHODS:
@@ -250,7 +239,7 @@ def heatmap_mse_loss_forward(pred: torch.Tensor, keypoints: torch.Tensor, weight
     keypoints = _coordinates(keypoints)
     cfg = _launch_config(pred, sigma, full_h, full_w)
     grid = cfg["grid"]
-    partials = _new_buffer((grid[0] * grid[1] * grid[2],), torch.float32, pred.device)
+    partials = launch.new_buffer((grid[0] * grid[1] * grid[2],), pred.device)
     if partials.numel() > 0:
         wrap_triton(_heatmap_mse_fwd_kernel)[grid](
             pred, keypoints, weight, partials,
@@ -272,7 +261,7 @@ def heatmap_mse_loss_backward(grad_loss: torch.Tensor, pred: torch.Tensor, keypo
         raise ValueError(f"heatmap_mse_loss (triton): grad_loss must be a scalar on {pred.device}, "
                          f"got shape {tuple(grad_loss.shape)} on {grad_loss.device}")
     n, k, h, w = pred.shape
-    grad_pred = _new_buffer(pred.shape, pred.dtype, pred.device)
+    grad_pred = launch.new_buffer(pred.shape, pred.device, pred.dtype)
     if grad_pred.numel() == 0:
         return grad_pred
     keypoints = _coordinates(keypoints)

@@ -18,11 +18,8 @@ import torch
 import triton
 import triton.language as tl
 from torch.library import wrap_triton
-from triton.runtime.interpreter import InterpretedFunction
 
-# Tests set this to True: every buffer a launcher allocates starts as NaN, so an element the kernels
-# never write fails the comparison instead of passing by luck.
-POISON_OUTPUTS = False
+from . import launch
 
 
 @triton.jit
@@ -198,18 +195,8 @@ def _sr_head_bwd_weight_kernel(
         tl.store(pb_ptr + rows, bias_acc, mask=o_mask)
 
 
-def _pow2_at_least_16(n: int) -> int:
-    return max(16, triton.next_power_of_2(n))
-
-
-def _new_buffer(shape, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    if POISON_OUTPUTS:
-        return torch.full(shape, float("nan"), dtype=dtype, device=device)
-    return torch.empty(shape, dtype=dtype, device=device)
-
-
 def _dot_in_fp32(dtype: torch.dtype) -> bool:
-    return dtype == torch.bfloat16 and isinstance(_sr_head_fwd_kernel, InterpretedFunction)
+    return dtype == torch.bfloat16 and launch.interpreted(_sr_head_fwd_kernel)
 
 
 def _dot_precision(dtype: torch.dtype) -> str:
@@ -227,9 +214,7 @@ def _check_kernel_inputs(x: torch.Tensor, weight: torch.Tensor, upscale: int, *t
             raise ValueError(f"sr_head (triton): all tensors must share x's dtype {x.dtype}, got {t.dtype}")
         if t is not None and t.device != x.device:
             raise ValueError("sr_head (triton): all tensors must be on the same device")
-    if x.device.type != "cuda" and not isinstance(_sr_head_fwd_kernel, InterpretedFunction):
-        raise ValueError(f"sr_head (triton): needs CUDA tensors (CPU tensors only under TRITON_INTERPRET=1), "
-                         f"got a tensor on {x.device}")
+    launch.check_kernel_device("sr_head", x, _sr_head_fwd_kernel)
     if x.dim() != 4 or weight.dim() != 4 or weight.shape[0] % (upscale * upscale) \
             or x.shape[1] != weight.shape[0] // (upscale * upscale) * weight.shape[1]:
         raise ValueError(f"sr_head (triton): x {tuple(x.shape)} and weight {tuple(weight.shape)} "
@@ -242,17 +227,18 @@ def sr_head_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     N, _, H, W = x.shape
     R, E, KS = upscale, weight.shape[1], weight.shape[2]
     K = weight.shape[0] // (R * R)
-    out = _new_buffer((N, K, R * H, R * W), x.dtype, x.device)
+    out = launch.new_buffer((N, K, R * H, R * W), x.device, x.dtype)
     if out.numel() == 0:
         return out
-    block_p = min(64, _pow2_at_least_16(H * W))
+    block_p = min(64, launch.pow2_at_least_16(H * W))
     n_ptiles = triton.cdiv(H * W, block_p)
     wrap_triton(_sr_head_fwd_kernel)[(N * K * n_ptiles,)](
         x, weight, bias if bias is not None else weight, out,
         H, W, E, n_ptiles,
         *x.stride(), *weight.stride(), *out.stride(),
         K=K, KS=KS, R=R, HAS_BIAS=bias is not None, PRECISION=_dot_precision(x.dtype), DOT_FP32=_dot_in_fp32(x.dtype),
-        BLOCK_P=block_p, BLOCK_T=min(64, _pow2_at_least_16(E * KS * KS)), BLOCK_O=_pow2_at_least_16(R * R),
+        BLOCK_P=block_p, BLOCK_T=min(64, launch.pow2_at_least_16(E * KS * KS)),
+        BLOCK_O=launch.pow2_at_least_16(R * R),
     )
     return out
 
@@ -267,34 +253,37 @@ def sr_head_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tens
     if tuple(grad_out.shape) != (N, K, R * H, R * W):
         raise ValueError(f"sr_head (triton): grad_out must be {(N, K, R * H, R * W)}, got {tuple(grad_out.shape)}")
     precision = _dot_precision(x.dtype)
-    grad_x = _new_buffer(x.shape, x.dtype, x.device)
+    grad_x = launch.new_buffer(x.shape, x.device, x.dtype)
     if x.numel() > 0:
-        block_p = min(64, _pow2_at_least_16(H * W))
+        block_p = min(64, launch.pow2_at_least_16(H * W))
         n_ptiles = triton.cdiv(H * W, block_p)
         wrap_triton(_sr_head_bwd_input_kernel)[(N * K * n_ptiles,)](
             grad_out, weight, grad_x,
             H, W, E, n_ptiles,
             *grad_out.stride(), *weight.stride(), *grad_x.stride(),
             K=K, KS=KS, R=R, PRECISION=precision, DOT_FP32=_dot_in_fp32(x.dtype),
-            BLOCK_P=block_p, BLOCK_T=min(64, _pow2_at_least_16(R * R * KS * KS)), BLOCK_E=_pow2_at_least_16(E),
+            BLOCK_P=block_p, BLOCK_T=min(64, launch.pow2_at_least_16(R * R * KS * KS)),
+            BLOCK_E=launch.pow2_at_least_16(E),
         )
 
     # grad_weight and grad_bias: fp32 partial sums over n_splits slices of the N*H*W pixels, then a sum
     # (deterministic, unlike atomics). Enough splits to give the GPU a few hundred programs.
     n_red = E * KS * KS
-    block_p = min(64, _pow2_at_least_16(N * H * W))
-    block_t = min(64, _pow2_at_least_16(n_red))
+    block_p = min(64, launch.pow2_at_least_16(N * H * W))
+    block_t = min(64, launch.pow2_at_least_16(n_red))
     n_ttiles = triton.cdiv(n_red, block_t)
     n_splits = max(1, min(triton.cdiv(N * H * W, block_p), 512 // (K * n_ttiles)))
-    partial_w = _new_buffer((n_splits, K * R * R, n_red), torch.float32, x.device)
-    partial_b = _new_buffer((n_splits, K * R * R), torch.float32, x.device)
+    partial_w = launch.new_buffer((n_splits, K * R * R, n_red), x.device)
+    partial_b = launch.new_buffer((n_splits, K * R * R), x.device)
     if weight.numel() > 0:
         wrap_triton(_sr_head_bwd_weight_kernel)[(K, n_splits, n_ttiles)](
             grad_out, x, partial_w, partial_b,
             N, H, W, E, n_splits,
             *grad_out.stride(), *x.stride(),
             K=K, KS=KS, R=R, PRECISION=precision, DOT_FP32=_dot_in_fp32(x.dtype),
-            BLOCK_P=block_p, BLOCK_T=block_t, BLOCK_O=_pow2_at_least_16(R * R),
+            BLOCK_P=block_p, BLOCK_T=block_t, BLOCK_O=launch.pow2_at_least_16(R * R),
+            # 8 warps: with 4, ptxas spills (up to 52 B a thread at k9 fp32; tests/kernels/hopper_compile.py)
+            num_warps=8,
         )
     grad_weight = partial_w.sum(0).view(weight.shape).to(weight.dtype)
     grad_bias = partial_b.sum(0).to(weight.dtype)

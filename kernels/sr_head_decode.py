@@ -38,18 +38,17 @@ import torch
 import triton
 import triton.language as tl
 from torch.library import wrap_triton
-from triton.runtime.interpreter import InterpretedFunction
 
+from . import launch
 from .decode import (
     METHOD_IDS, TILE, _argmax_reduce, _argmax_update, _blur_tile, _dark_offset, _dark_ok, _finish,
-    _needs_blurred_max, _shift_offset, check_kernel_device, gaussian_taps, new_buffer, prepare_transform,
-    window_sizes,
+    _needs_blurred_max, _shift_offset, gaussian_taps, prepare_transform, window_sizes,
 )
 
 # Programs the argmax pass aims for (fills an H200 a few times over); fewer when the maps are small.
 TARGET_PROGRAMS = 2048
 MAX_BLUR_KERNEL = 49  # keeps the whole-map tiles' window at 64x64
-# Products (window pixels x taps) per step of the refinement's direct dot products: 4096 on a GPU
+# Products (window pixels x taps) per step of the refinement's direct dot products: 2048 on a GPU
 # (registers); more under TRITON_INTERPRET=1, where each step costs per operation, not per element.
 INTERPRETER_TAPS = 65536
 
@@ -299,10 +298,6 @@ def _sr_refine_kernel(
     _finish(kp_ptr, score_ptr, center_ptr, scale_ptr, n, nk, m, is_nan, x0, y0, ox, oy, H, W, HAS_TRANSFORM, UDP)
 
 
-def _pow2_at_least_16(n: int) -> int:
-    return max(16, triton.next_power_of_2(n))
-
-
 def sr_head_decode_forward(emb: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, upscale: int,
                            flipped_emb: torch.Tensor | None, flip_indices: torch.Tensor | None, flip_shift: bool,
                            method: str, blur_kernel: int, center: torch.Tensor | None,
@@ -317,13 +312,13 @@ def sr_head_decode_forward(emb: torch.Tensor, weight: torch.Tensor, bias: torch.
     if blur_kernel > MAX_BLUR_KERNEL:
         raise ValueError(f"sr_head_decode (triton): blur_kernel up to {MAX_BLUR_KERNEL} is supported, "
                          f"got {blur_kernel}")
-    check_kernel_device("sr_head_decode", emb, _sr_argmax_kernel)
+    launch.check_kernel_device("sr_head_decode", emb, _sr_argmax_kernel)
     N, _, h, w = emb.shape
     R, E, KS = upscale, weight.shape[1], weight.shape[2]
     K = weight.shape[0] // (R * R)
     device = emb.device
-    keypoints = new_buffer((N, K, 2), device)
-    scores = new_buffer((N, K), device)
+    keypoints = launch.new_buffer((N, K, 2), device)
+    scores = launch.new_buffer((N, K), device)
     if N * K == 0:
         return keypoints, scores
     flip = flipped_emb is not None
@@ -332,12 +327,12 @@ def sr_head_decode_forward(emb: torch.Tensor, weight: torch.Tensor, bias: torch.
             else torch.zeros(1, dtype=torch.int32, device=device))
     bias_t = bias if bias is not None else weight  # not read without bias
 
-    block_p = min(64, _pow2_at_least_16(h * w))
+    block_p = min(64, launch.pow2_at_least_16(h * w))
     n_ptiles = triton.cdiv(h * w, block_p)
     n_splits = max(1, min(n_ptiles, triton.cdiv(TARGET_PROGRAMS, N * K)))
-    part_val = new_buffer((N * K, n_splits), device)
+    part_val = launch.new_buffer((N * K, n_splits), device)
     part_idx = torch.full((N * K, n_splits), -1, dtype=torch.int32, device=device)
-    interpreted = isinstance(_sr_argmax_kernel, InterpretedFunction)
+    interpreted = launch.interpreted(_sr_argmax_kernel)
     dot_fp32 = dtype == torch.bfloat16 and interpreted
     precision = "ieee" if dtype == torch.float32 or dot_fp32 else "tf32"  # no effect on 16-bit operands
     wrap_triton(_sr_argmax_kernel)[(N * K, n_splits)](
@@ -347,8 +342,10 @@ def sr_head_decode_forward(emb: torch.Tensor, weight: torch.Tensor, bias: torch.
         K=K, KS=KS, R=R, HAS_BIAS=bias is not None, FLIP=flip, SHIFT=bool(flip_shift),
         PRECISION=precision, DOT_FP32=dot_fp32,
         # fp32 operands: 32 taps a step keeps the three GEMMs' pipelined tiles near 100 KB of shared memory
-        BLOCK_P=block_p, BLOCK_T=min(32 if dtype == torch.float32 else 64, _pow2_at_least_16(E * KS * KS)),
-        BLOCK_O=_pow2_at_least_16(R * R),
+        BLOCK_P=block_p,
+        BLOCK_T=min(32 if dtype == torch.float32 else 64, launch.pow2_at_least_16(E * KS * KS)),
+        BLOCK_O=launch.pow2_at_least_16(R * R),
+        num_warps=8,  # with 4, the three flip GEMMs spill ~0.5 KB a thread (tests/kernels/hopper_compile.py)
     )
 
     center_t, scale_t = prepare_transform(center, scale, N, device)
@@ -361,6 +358,7 @@ def sr_head_decode_forward(emb: torch.Tensor, weight: torch.Tensor, bias: torch.
         K=K, KS=KS, R=R, HAS_BIAS=bias is not None, FLIP=flip, SHIFT=bool(flip_shift),
         METHOD=METHOD_IDS[method], KB=blur_kernel, HAS_TRANSFORM=center is not None,
         BLOCK_S=triton.next_power_of_2(n_splits), BWL=bwl, BWG=bwg, TO=TILE,
-        TAPS=INTERPRETER_TAPS if interpreted else 4096,
+        # 2048 products a step over 8 warps: no spills (4096 over 4 warps spilled up to 1.5 KB a thread)
+        TAPS=INTERPRETER_TAPS if interpreted else 2048, num_warps=8,
     )
     return keypoints, scores

@@ -23,16 +23,15 @@ from srpose_fast.ops.decode import SUPPORTED_BACKENDS, decode_heatmaps, decode_h
 
 pytest.importorskip("triton")
 from srpose_fast.kernels import decode as decode_kernels  # noqa: E402  (after conftest set the interpreter)
+from srpose_fast.kernels import launch  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 METHODS = ("argmax", "shift", "dark", "dark_udp")
 K5_FLIP = [0, 2, 1, 4, 3]
 
 
-@pytest.fixture(autouse=True)
-def poison_kernel_outputs(monkeypatch):
-    """Every output buffer the launcher allocates starts as NaN: an element the kernel never writes fails."""
-    monkeypatch.setattr(decode_kernels, "POISON_OUTPUTS", True)
+# every buffer the Triton launchers allocate starts as NaN (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("poison_kernel_outputs")
 
 
 def gaussian_maps(n, k, h, w, seed, sigma=1.5, noise=0.01):
@@ -349,7 +348,7 @@ def test_auto_picks_triton_on_cuda():
 
 
 def test_triton_needs_cuda_tensors_outside_the_interpreter():
-    if isinstance(decode_kernels._decode_kernel, decode_kernels.InterpretedFunction):
+    if launch.interpreted(decode_kernels._decode_kernel):
         pytest.skip("under TRITON_INTERPRET=1 CPU tensors are allowed")
     with pytest.raises(ValueError, match="CUDA"):
         decode_heatmaps(torch.rand(1, 2, 4, 4), backend="triton")

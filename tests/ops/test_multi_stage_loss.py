@@ -1,7 +1,6 @@
 """The multi-stage loss (torch backend) against a hand computation and the per-joint reference."""
 import math
 
-import numpy as np
 import pytest
 import torch
 

@@ -25,7 +25,6 @@ from srpose_fast.ops.sr_head import sr_head_reference
 from srpose_fast.ops.sr_head_decode import SUPPORTED_BACKENDS, sr_head_decode
 
 pytest.importorskip("triton")
-from srpose_fast.kernels import decode as decode_kernels  # noqa: E402  (after conftest set the interpreter)
 from srpose_fast.kernels import sr_head_decode as sr_kernels  # noqa: E402
 from test_decode_triton import reference_tolerance  # noqa: E402
 
@@ -34,10 +33,8 @@ METHODS = ("argmax", "shift", "dark", "dark_udp")
 K5_FLIP = [0, 2, 1, 4, 3]
 
 
-@pytest.fixture(autouse=True)
-def poison_kernel_outputs(monkeypatch):
-    """Outputs and the argmax partials start as NaN: an element the kernels never write fails."""
-    monkeypatch.setattr(decode_kernels, "POISON_OUTPUTS", True)
+# every buffer the Triton launchers allocate starts as NaN (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("poison_kernel_outputs")
 
 
 def smooth_inputs(n, joints, e, ks, r, h, w, seed):

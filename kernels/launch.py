@@ -1,0 +1,34 @@
+"""What the Triton launchers of this package share: where kernels may run, output buffers, block sizes."""
+from __future__ import annotations
+
+import torch
+import triton
+from triton.runtime.interpreter import InterpretedFunction
+
+# Tests set this to True: every buffer a launcher allocates starts as NaN, so an element the kernels
+# never write fails the comparison instead of passing by luck.
+POISON_OUTPUTS = False
+
+
+def interpreted(kernel) -> bool:
+    """True under Triton's interpreter (TRITON_INTERPRET=1 before import): kernels run on CPU tensors."""
+    return isinstance(kernel, InterpretedFunction)
+
+
+def check_kernel_device(op: str, tensor: torch.Tensor, kernel) -> None:
+    """Compiled kernels need CUDA tensors; the interpreter takes CPU tensors."""
+    if tensor.device.type != "cuda" and not interpreted(kernel):
+        raise ValueError(f"{op} (triton): needs CUDA tensors (CPU tensors only under TRITON_INTERPRET=1), "
+                         f"got a tensor on {tensor.device}")
+
+
+def new_buffer(shape, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """An output buffer: NaN-filled when POISON_OUTPUTS (tests), else uninitialised."""
+    if POISON_OUTPUTS:
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
+def pow2_at_least_16(n: int) -> int:
+    """A block size for n elements: tl.dot wants at least 16 along each dimension."""
+    return max(16, triton.next_power_of_2(n))
