@@ -3,12 +3,15 @@
 This runs without a GPU and without a CUDA build of torch: the CPU wheel ships the ATen/c10 CUDA headers,
 and nvcc only compiles (`-c`), it never links or runs. A kernel or host function that does not compile
 fails its test; the test is skipped only where nvcc is absent. The files compile in parallel, two at a
-time (a few minutes of CPU in all on this project's 2-core machines; the fixture prints the wall time).
+time (a few minutes of CPU in all on this project's 2-core machines). The fixture prints the wall time
+and, from ptxas (`--resource-usage`), each kernel's registers and spills: `pytest tests/csrc -s`.
+Those are reported, not asserted (a matter of speed, which the benchmarks measure).
 """
 from __future__ import annotations
 
 import concurrent.futures
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,7 +52,8 @@ def _command(source: Path, out_dir: Path) -> list[str]:
     obj = out_dir / (source.name + ".o")
     if source.suffix == ".cu":
         # COMMON_NVCC_FLAGS: what BuildExtension gives nvcc (no __half operators, relaxed constexpr)
-        return [NVCC, "-c", "-std=c++17", "-arch=sm_90", "-O3", "-lineinfo", "--compiler-options", "-fPIC",
+        return [NVCC, "-c", "-std=c++17", "-arch=sm_90", "-O3", "-lineinfo", "--resource-usage",
+                "--compiler-options", "-fPIC",
                 *cpp_extension.COMMON_NVCC_FLAGS, *_flags(), str(source), "-o", str(obj)]
     # ops.cpp is plain C++ (the schemas); BuildExtension hands it to the host compiler.
     cxx = shutil.which("c++") or shutil.which("g++")
@@ -76,7 +80,33 @@ def compiled(tmp_path_factory) -> dict[str, tuple[int, str, float]]:
     per_file = ", ".join(f"{name} {res[2]:.0f}s" for name, res in results.items())
     print(f"\ncompiled {len(results)} files in {total:.0f}s wall with {WORKERS} workers ({per_file})",
           file=sys.stderr)
+    for name, (_, output, _) in results.items():
+        for kernel, registers, stores, loads in kernel_resources(output):
+            print(f"{name:<22} {kernel[:90]:<90} regs {registers:>3}  spills {stores}/{loads} B", file=sys.stderr)
     return results
+
+
+def _demangle(names: list[str]) -> list[str]:
+    cxxfilt = shutil.which("c++filt")
+    if cxxfilt is None or not names:
+        return names
+    out = subprocess.run([cxxfilt], input="\n".join(names), capture_output=True, text=True).stdout.splitlines()
+    return out if len(out) == len(names) else names
+
+
+def kernel_resources(ptxas_output: str) -> list[tuple[str, int, int, int]]:
+    """(kernel, registers, spill store bytes, spill load bytes) for each sm_90 entry function ptxas compiled."""
+    entries, current, spills = [], None, (0, 0)
+    for line in ptxas_output.splitlines():
+        if m := re.search(r"Compiling entry function '([^']+)' for 'sm_90", line):
+            current = m.group(1)
+        elif current and (m := re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", line)):
+            spills = (int(m.group(1)), int(m.group(2)))
+        elif current and (m := re.search(r"Used (\d+) registers", line)):
+            entries.append((current, int(m.group(1)), *spills))
+            current, spills = None, (0, 0)
+    names = _demangle([e[0] for e in entries])
+    return [(name, *rest) for name, (_, *rest) in zip(names, entries)]
 
 
 def test_sources_found():
@@ -89,3 +119,9 @@ def test_compiles(compiled, name):
     returncode, output, _ = compiled[name]
     errors = "\n".join(line for line in output.splitlines() if "error" in line.lower())
     assert returncode == 0, f"{name} does not compile:\n{errors or output[-4000:]}"
+
+
+@pytest.mark.parametrize("name", [p.name for p in SOURCES if p.suffix == ".cu"])
+def test_every_cuda_source_holds_sm90_kernels(compiled, name):
+    """Device code was generated: a kernel template never instantiated would compile to host code only."""
+    assert kernel_resources(compiled[name][1]), f"{name}: ptxas compiled no sm_90 kernel"
