@@ -21,6 +21,15 @@ def poison_kernel_outputs(monkeypatch):
     monkeypatch.setattr(launch, "POISON_OUTPUTS", True)
 
 
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: tiny convolutions are slower with more, and far slower on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

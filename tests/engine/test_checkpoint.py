@@ -8,7 +8,7 @@ import srpose_fast.engine.checkpoint as checkpoint_module
 from srpose_fast.engine.checkpoint import (CheckpointError, CheckpointMismatchError, capture_rng_state,
                                            load_checkpoint, read_checkpoint, restore_rng_state, save_checkpoint)
 from srpose_fast.engine.trainer import Trainer
-from trainer_fixtures import single_thread, tiny_config, tiny_loader, tiny_model  # noqa: F401
+from trainer_fixtures import tiny_config, tiny_loader, tiny_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -13,13 +13,7 @@ from srpose_fast.engine.evaluator import evaluate, nms_per_image, rescore
 from srpose_fast.engine.pckh import head_sizes, pckh
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions run faster on one thread, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from srpose_fast.engine.logging import CSV_COLUMNS
 from srpose_fast.engine.schedule import WarmupStepLR, lr_factor
 from srpose_fast.engine.trainer import Trainer, resolve_amp
 from srpose_fast.models import MODEL_SPECS
-from trainer_fixtures import single_thread, tiny_config, tiny_loader, tiny_model  # noqa: F401
+from trainer_fixtures import tiny_config, tiny_loader, tiny_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -7,7 +7,6 @@ is restored too.
 """
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
@@ -20,15 +19,6 @@ from srpose_fast.models import TopDownPoseModel
 SIZE = 32
 STRIDE = 4
 K = COCO.num_keypoints
-
-
-@pytest.fixture
-def single_thread():
-    """One intra-op thread: these tiny convolutions are slower with more, and far slower on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class DotDataset(Dataset):
