@@ -28,16 +28,14 @@ import importlib
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from srpose_fast.codecs.decoders import decode_locations
 from srpose_fast.codecs.flip import flip_merge
-from srpose_fast.codecs.targets import encode_heatmaps
-from srpose_fast.codecs.transforms import PIXEL_STD
 from srpose_fast.data.meta import COCO
 from srpose_fast.ops.decode import decode_heatmaps
 from srpose_fast.ops.multi_stage_loss import multi_stage_loss
 from srpose_fast.ops.sr_head import sr_head, sr_head_reference
+
+from keypoint_checks import assert_keypoints_close, boxes, gaussian_maps, in_image_pixels, reference_tolerance
 
 pytestmark = pytest.mark.cuda
 DEVICE = torch.device("cuda")
@@ -256,42 +254,6 @@ def test_sr_head_bad_inputs():
 
 # --- decode ------------------------------------------------------------------------------------------
 
-def gaussian_maps(n, k, h, w, seed, sigma=1.5, noise=0.01):
-    """Unbiased Gaussians at random sub-pixel centres plus uniform noise (CPU float32)."""
-    gen = torch.Generator().manual_seed(seed)
-    kp = torch.rand(n, k, 2, generator=gen) * torch.tensor([w - 1.0, h - 1.0])
-    maps, _ = encode_heatmaps(kp, torch.ones(n, k), (h, w), sigma, method="unbiased")
-    return maps + noise * torch.rand(maps.shape, generator=gen)
-
-
-def boxes(n, seed=1):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 2, generator=gen) * 400 + 50, torch.rand(n, 2, generator=gen) + 0.5
-
-
-def dark_tolerance(merged, method, blur_kernel):
-    """(N, K) tolerance in heatmap pixels: 0 for argmax/shift, else 1e-4 + 8x the reference's own
-    sensitivity to 1e-6 relative noise on its float32 input."""
-    if method in ("argmax", "shift"):
-        return torch.zeros(merged.shape[:2])
-    gen = torch.Generator().manual_seed(0)
-    base, _ = decode_locations(merged, method, blur_kernel)
-    sensitivity = torch.zeros(merged.shape[:2])
-    for _ in range(3):
-        moved, _ = decode_locations(merged * (1 + 1e-6 * torch.randn(merged.shape, generator=gen)), method,
-                                    blur_kernel)
-        sensitivity = torch.maximum(sensitivity, torch.nan_to_num((moved - base).abs().amax(-1), nan=0.0))
-    return 1e-4 + 8 * sensitivity
-
-
-def assert_keypoints_close(keypoints, ref, tol, what):
-    both_nan = torch.isnan(keypoints) & torch.isnan(ref)
-    err = torch.where(both_nan, torch.zeros_like(keypoints), (keypoints - ref).abs())
-    bad = ~(err <= tol)  # NaN on one side only fails too
-    assert not bad.any(), (f"{what}: {int(bad.sum())} coordinates differ, worst {err[bad].max().item()} "
-                           f"at {bad.nonzero()[:4].tolist()}")
-
-
 def check_decode(maps, *, method, flipped=None, flip_indices=None, flip_shift=None, center=None, scale=None,
                  blur_kernel=11):
     """decode_heatmaps(backend="cuda") on the GPU against the torch reference on the CPU."""
@@ -308,12 +270,9 @@ def check_decode(maps, *, method, flipped=None, flip_indices=None, flip_shift=No
     shift = (method != "dark_udp") if flip_shift is None else flip_shift
     indices = COCO.flip_indices if flip_indices is None else flip_indices
     merged = maps.float() if flipped is None else flip_merge(maps, flipped, indices, shift=shift)
-    tol = dark_tolerance(merged, method, blur_kernel)[..., None].expand_as(keypoints)
+    tol = reference_tolerance(merged, method, blur_kernel)[..., None].expand_as(keypoints)
     if center is not None:
-        h, w = maps.shape[-2:]
-        cells = torch.tensor([w - 1.0, h - 1.0] if method == "dark_udp" else [float(w), float(h)])
-        step = scale.float() * PIXEL_STD / cells
-        tol = torch.where(tol > 0, tol * step[:, None, :] + 1e-6 * ref_keypoints.abs().nan_to_num(0.0) + 1e-5, tol)
+        tol = in_image_pixels(tol, ref_keypoints, method, maps.shape[-2:], scale, keep_exact=True)
     assert_keypoints_close(keypoints, ref_keypoints, tol, f"decode {method}")
     return keypoints, scores
 

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from srpose_fast.codecs.flip import flip_merge
-from srpose_fast.codecs.targets import encode_heatmaps
-from srpose_fast.codecs.transforms import PIXEL_STD
 from srpose_fast.data.meta import COCO
-from srpose_fast.ops.decode import SUPPORTED_BACKENDS, decode_heatmaps, decode_heatmaps_reference
+from srpose_fast.ops.decode import SUPPORTED_BACKENDS, decode_heatmaps
+
+from keypoint_checks import assert_keypoints_close, boxes, gaussian_maps, in_image_pixels, reference_tolerance
 
 pytest.importorskip("triton")
 from srpose_fast.kernels import decode as decode_kernels  # noqa: E402  (after conftest set the interpreter)
@@ -32,34 +32,6 @@ K5_FLIP = [0, 2, 1, 4, 3]
 
 # every buffer the Triton launchers allocate starts as NaN (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("poison_kernel_outputs")
-
-
-def gaussian_maps(n, k, h, w, seed, sigma=1.5, noise=0.01):
-    """Unbiased (DARK) Gaussians at random sub-pixel centres, plus uniform noise."""
-    gen = torch.Generator().manual_seed(seed)
-    kp = torch.rand(n, k, 2, generator=gen) * torch.tensor([w - 1.0, h - 1.0])
-    maps, _ = encode_heatmaps(kp, torch.ones(n, k), (h, w), sigma, method="unbiased")
-    return maps + noise * torch.rand(maps.shape, generator=gen)
-
-
-def boxes(n, seed=1):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 2, generator=gen) * 400 + 50, torch.rand(n, 2, generator=gen) + 0.5
-
-
-def reference_tolerance(merged, method, blur_kernel, seed=0):
-    """Per-keypoint tolerance in heatmap pixels (N, K): exact for argmax/shift, else 1e-4 + 8x the
-    reference's own sensitivity to 1e-6 relative noise on its (merged, float32) input."""
-    if method in ("argmax", "shift"):
-        return torch.zeros(merged.shape[:2])
-    gen = torch.Generator().manual_seed(seed)
-    base, _ = decode_heatmaps_reference(merged, method=method, blur_kernel=blur_kernel)
-    sensitivity = torch.zeros(merged.shape[:2])
-    for _ in range(3):
-        noisy = merged * (1 + 1e-6 * torch.randn(merged.shape, generator=gen))
-        moved, _ = decode_heatmaps_reference(noisy, method=method, blur_kernel=blur_kernel)
-        sensitivity = torch.maximum(sensitivity, torch.nan_to_num((moved - base).abs().amax(-1), nan=0.0))
-    return 1e-4 + 8 * sensitivity
 
 
 def check_against_reference(maps, *, method, flipped=None, flip_indices=None, flip_shift=None, center=None,
@@ -81,16 +53,9 @@ def check_against_reference(maps, *, method, flipped=None, flip_indices=None, fl
     else:
         merged = flip_merge(maps, flipped, COCO.flip_indices if flip_indices is None else flip_indices, shift=shift)
     tol = reference_tolerance(merged, method, blur_kernel)[..., None].expand_as(keypoints)
-    if center is not None:  # image pixels per heatmap pixel, and fp32 rounding of image coordinates
-        h, w = maps.shape[-2:]
-        cells = torch.tensor([w - 1.0, h - 1.0] if method == "dark_udp" else [float(w), float(h)])
-        step = scale.float() * PIXEL_STD / cells
-        tol = tol * step[:, None, :] + 1e-6 * ref_keypoints.abs().nan_to_num(0.0) + 1e-5
-    both_nan = torch.isnan(keypoints) & torch.isnan(ref_keypoints)
-    err = torch.where(both_nan, torch.zeros_like(keypoints), (keypoints - ref_keypoints).abs())
-    bad = ~(err <= tol)  # also catches NaN on one side only
-    assert not bad.any(), (f"{int(bad.sum())} coordinates differ, worst {err[bad].max().item()} "
-                           f"(tolerance there {tol[bad][err[bad].argmax()].item()}) at {bad.nonzero()[:4].tolist()}")
+    if center is not None:
+        tol = in_image_pixels(tol, ref_keypoints, method, maps.shape[-2:], scale)
+    assert_keypoints_close(keypoints, ref_keypoints, tol, f"decode {method}")
     return keypoints, scores
 
 

@@ -19,14 +19,14 @@ from hypothesis import strategies as st
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from srpose_fast.codecs.flip import flip_merge
-from srpose_fast.codecs.transforms import PIXEL_STD
 from srpose_fast.data.meta import COCO
 from srpose_fast.ops.sr_head import sr_head_reference
 from srpose_fast.ops.sr_head_decode import SUPPORTED_BACKENDS, sr_head_decode
 
+from keypoint_checks import assert_keypoints_close, boxes, in_image_pixels, reference_tolerance
+
 pytest.importorskip("triton")
 from srpose_fast.kernels import sr_head_decode as sr_kernels  # noqa: E402
-from test_decode_triton import reference_tolerance  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 METHODS = ("argmax", "shift", "dark", "dark_udp")
@@ -72,11 +72,6 @@ def random_inputs(n, joints, e, ks, r, h, w, seed):
             torch.randn(joints * r * r, generator=gen))
 
 
-def boxes(n, seed=1):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 2, generator=gen) * 400 + 50, torch.rand(n, 2, generator=gen) + 0.5
-
-
 def check_against_torch(emb, weight, bias, r, *, method, flipped_emb=None, flip_indices=None, flip_shift=None,
                         center=None, scale=None, blur_kernel=11):
     kwargs = dict(flipped_emb=flipped_emb, flip_indices=flip_indices, flip_shift=flip_shift, method=method,
@@ -102,14 +97,8 @@ def check_against_torch(emb, weight, bias, r, *, method, flipped_emb=None, flip_
 
     tol = reference_tolerance(maps, method, blur_kernel)[..., None].expand_as(keypoints)
     if center is not None:
-        h, w = maps.shape[-2:]
-        cells = torch.tensor([w - 1.0, h - 1.0] if method == "dark_udp" else [float(w), float(h)])
-        tol = tol * (scale.float() * PIXEL_STD / cells)[:, None, :] + 1e-6 * ref_keypoints.abs().nan_to_num(0.0) + 1e-5
-    both_nan = torch.isnan(keypoints) & torch.isnan(ref_keypoints)
-    err = torch.where(both_nan, torch.zeros_like(keypoints), (keypoints - ref_keypoints).abs())
-    bad = ~(err <= tol)
-    assert not bad.any(), (f"{int(bad.sum())} coordinates differ, worst {err[bad].max().item()} "
-                           f"at {bad.nonzero()[:4].tolist()}")
+        tol = in_image_pixels(tol, ref_keypoints, method, maps.shape[-2:], scale)
+    assert_keypoints_close(keypoints, ref_keypoints, tol, f"sr_head_decode {method}")
     return keypoints, scores
 
 
