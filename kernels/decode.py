@@ -1,13 +1,20 @@
-"""Triton kernel of test-time decoding: heatmaps (N, K, H, W) -> keypoints (N, K, 2), scores (N, K).
+"""Triton kernels of test-time decoding: heatmaps (N, K, H, W) -> keypoints (N, K, 2), scores (N, K).
 
-One launch, one program per (n, k), in three steps (semantics: `srpose_fast.codecs.decoders`):
+Two launches (semantics: `srpose_fast.codecs.decoders`):
 
-1. Argmax. The map is read in flat tiles of BLOCK values. Each lane keeps its running maximum and
-   that maximum's flat index (a strictly greater value replaces it, so a lane keeps its lowest
-   index); NaN is tracked apart. The lanes then reduce to (max, lowest flat index holding it, any
-   NaN). With flip the merged value (h[k] + f[flip_indices[k]] mirrored, shifted) / 2 is formed on
-   the fly, in the reference's fp32 arithmetic, and never stored: the argmax, the score and
-   "shift" are bitwise those of the reference.
+1. Argmax, `_decode_argmax_kernel`, grid (N*K, S): program (nk, s) reads the flat tiles s, s + S, ...
+   of BLOCK values of map nk. Each lane keeps its running maximum and that maximum's flat index (a
+   strictly greater value replaces it, so a lane keeps its lowest index); NaN is tracked apart. The
+   lanes reduce to (max, lowest flat index holding it, any NaN), written to a partial buffer. With
+   flip the merged value (h[k] + f[flip_indices[k]] mirrored, shifted) / 2 is formed on the fly, in
+   the reference's fp32 arithmetic, and never stored: the argmax, the score and "shift" are bitwise
+   those of the reference. The pass streams the maps, so it is kept apart from the refinement: with
+   the DARK refinement in the same kernel, its registers (about 200 a thread) left one or two
+   programs on an SM to stream, where the argmax alone takes about 50 (tests/kernels/hopper_compile.py).
+   S splits each map so that small batches still fill the GPU.
+The rest runs in `_decode_refine_kernel`, grid (N*K,), which first reduces the S partials (max; the
+lowest index among equal maxima; NaN if any) and then:
+
 2. Refinement around the argmax (x0, y0), from a small window of the merged map:
    - "shift": the 8x8 window at (y0 - 2, x0 - 2); the four neighbours are read from it.
    - "dark" / "dark_udp": the (BWL x BWL) window at (y0 - 2 - RB, x0 - 2 - RB), RB = blur radius,
@@ -204,7 +211,18 @@ def _finish(kp_ptr, score_ptr, center_ptr, scale_ptr, n, nk, m, is_nan, x0, y0, 
     tl.store(score_ptr + nk, tl.where(is_nan, nan, tl.where(m > 0, m, 0.0)))
 
 
-# --- the decode kernel ----------------------------------------------------------------------------
+@triton.jit
+def reduce_partials(part_val_ptr, part_idx_ptr, nk, n_splits, BLOCK_S: tl.constexpr):
+    """(max, lowest flat index among equal maxima, any NaN) of map nk from the argmax pass's partials
+    (a NaN value marks a split that saw NaN)."""
+    offs = tl.arange(0, BLOCK_S)
+    mask = offs < n_splits
+    vals = tl.load(part_val_ptr + nk * n_splits + offs, mask=mask, other=float("-inf"))
+    idxs = tl.load(part_idx_ptr + nk * n_splits + offs, mask=mask, other=2147483647)
+    return _argmax_reduce(tl.where(vals == vals, vals, float("-inf")), idxs, tl.where(vals != vals, 1, 0))
+
+
+# --- the decode kernels ---------------------------------------------------------------------------
 
 @triton.jit
 def _merged_at(h_base, f_base, rows, cols, inside, W, shh, shw, sfh, sfw,
@@ -232,17 +250,8 @@ def _merged_window(h_base, f_base, oy, ox, H, W, shh, shw, sfh, sfw,
 
 
 @triton.jit
-def _decode_kernel(
-    h_ptr, f_ptr, fidx_ptr, g_ptr, center_ptr, scale_ptr, kp_ptr, score_ptr,
-    H, W,
-    shn, shk, shh, shw,
-    sfn, sfk, sfh, sfw,
-    K: tl.constexpr, METHOD: tl.constexpr, KB: tl.constexpr, FLIP: tl.constexpr, SHIFT: tl.constexpr,
-    HAS_TRANSFORM: tl.constexpr, BLOCK: tl.constexpr, BWL: tl.constexpr, BWG: tl.constexpr, TO: tl.constexpr,
-):
-    UDP: tl.constexpr = METHOD == 3
-    RB: tl.constexpr = KB // 2
-    nk = tl.program_id(0)
+def _map_bases(h_ptr, f_ptr, fidx_ptr, nk, shn, shk, sfn, sfk, K: tl.constexpr, FLIP: tl.constexpr):
+    """Pointers to map nk = (n, k) and to its flip partner (flipped map flip_indices[k] of sample n)."""
     n = nk // K
     k = nk % K
     h_base = h_ptr + n.to(tl.int64) * shn + k.to(tl.int64) * shk
@@ -250,22 +259,53 @@ def _decode_kernel(
     if FLIP:
         fk = tl.load(fidx_ptr + k)
         f_base = f_ptr + n.to(tl.int64) * sfn + fk.to(tl.int64) * sfk
+    return h_base, f_base
 
-    # 1. argmax over the merged map, in flat tiles
+
+@triton.jit
+def _decode_argmax_kernel(
+    h_ptr, f_ptr, fidx_ptr, part_val_ptr, part_idx_ptr,
+    H, W, n_splits,
+    shn, shk, shh, shw,
+    sfn, sfk, sfh, sfw,
+    K: tl.constexpr, FLIP: tl.constexpr, SHIFT: tl.constexpr, BLOCK: tl.constexpr,
+):
+    nk = tl.program_id(0)
+    split = tl.program_id(1)
+    h_base, f_base = _map_bases(h_ptr, f_ptr, fidx_ptr, nk, shn, shk, sfn, sfk, K, FLIP)
     best = tl.full([BLOCK], float("-inf"), tl.float32)
     best_i = tl.full([BLOCK], 2147483647, tl.int32)
     nan_seen = tl.zeros([BLOCK], tl.int32)
-    for start in range(0, H * W, BLOCK):
+    for start in range(split * BLOCK, H * W, n_splits * BLOCK):
         flat = start + tl.arange(0, BLOCK)
         mask = flat < H * W
         v = _merged_at(h_base, f_base, flat // W, flat % W, mask, W, shh, shw, sfh, sfw, FLIP, SHIFT)
         best, best_i, nan_seen = _argmax_update(best, best_i, nan_seen, v, flat, mask)
     m, idx, is_nan = _argmax_reduce(best, best_i, nan_seen)
+    tl.store(part_val_ptr + nk * n_splits + split, tl.where(is_nan, float("nan"), m))
+    tl.store(part_idx_ptr + nk * n_splits + split, idx)
+
+
+@triton.jit
+def _decode_refine_kernel(
+    h_ptr, f_ptr, fidx_ptr, part_val_ptr, part_idx_ptr, g_ptr, center_ptr, scale_ptr, kp_ptr, score_ptr,
+    H, W, n_splits,
+    shn, shk, shh, shw,
+    sfn, sfk, sfh, sfw,
+    K: tl.constexpr, METHOD: tl.constexpr, KB: tl.constexpr, FLIP: tl.constexpr, SHIFT: tl.constexpr,
+    HAS_TRANSFORM: tl.constexpr, BLOCK_S: tl.constexpr, BWL: tl.constexpr, BWG: tl.constexpr, TO: tl.constexpr,
+):
+    UDP: tl.constexpr = METHOD == 3
+    RB: tl.constexpr = KB // 2
+    nk = tl.program_id(0)
+    n = nk // K
+    h_base, f_base = _map_bases(h_ptr, f_ptr, fidx_ptr, nk, shn, shk, sfn, sfk, K, FLIP)
+    m, idx, is_nan = reduce_partials(part_val_ptr, part_idx_ptr, nk, n_splits, BLOCK_S)
     x0 = idx % W
     y0 = idx // W
     valid = (m > 0) & ~is_nan
 
-    # 2. refinement from a window of the merged map around (x0, y0)
+    # refinement from a window of the merged map around (x0, y0)
     ox = 0.0
     oy = 0.0
     if METHOD == 1:
@@ -291,7 +331,6 @@ def _decode_kernel(
             factor = tl.where(blur_max != 0, m / tl.where(blur_max != 0, blur_max, 1.0), 1.0)
         ox, oy = _dark_offset(blur, factor, x0, y0, H, W, ok, TO, UDP)
 
-    # 3. transform and store
     _finish(kp_ptr, score_ptr, center_ptr, scale_ptr, n, nk, m, is_nan, x0, y0, ox, oy, H, W,
             HAS_TRANSFORM, UDP)
 
@@ -331,7 +370,7 @@ def decode_heatmaps_forward(heatmaps: torch.Tensor, flipped: torch.Tensor | None
                          f"got {heatmaps.dtype}")
     if flipped is not None and flipped.dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise ValueError(f"decode_heatmaps (triton): flipped must be float32, float16 or bfloat16, got {flipped.dtype}")
-    launch.check_kernel_device("decode_heatmaps", heatmaps, _decode_kernel)
+    launch.check_kernel_device("decode_heatmaps", heatmaps, _decode_argmax_kernel)
     N, K, H, W = heatmaps.shape
     device = heatmaps.device
     keypoints = launch.new_buffer((N, K, 2), device)
@@ -342,14 +381,24 @@ def decode_heatmaps_forward(heatmaps: torch.Tensor, flipped: torch.Tensor | None
     fmaps = flipped if flip else heatmaps
     fidx = (flip_indices.to(device=device, dtype=torch.int32).contiguous() if flip
             else torch.zeros(1, dtype=torch.int32, device=device))
+    block = min(1024, max(16, triton.next_power_of_2(H * W)))
+    n_splits = max(1, min(triton.cdiv(H * W, block), triton.cdiv(launch.TARGET_PROGRAMS, N * K)))
+    part_val = launch.new_buffer((N * K, n_splits), device)
+    part_idx = torch.full((N * K, n_splits), -1, dtype=torch.int32, device=device)
+    wrap_triton(_decode_argmax_kernel)[(N * K, n_splits)](
+        heatmaps, fmaps, fidx, part_val, part_idx,
+        H, W, n_splits,
+        *heatmaps.stride(), *fmaps.stride(),
+        K=K, FLIP=flip, SHIFT=bool(flip_shift), BLOCK=block,
+    )
     center_t, scale_t = prepare_transform(center, scale, N, device)
     bwl, bwg = window_sizes(blur_kernel)
-    wrap_triton(_decode_kernel)[(N * K,)](
-        heatmaps, fmaps, fidx, gaussian_taps(blur_kernel, device), center_t, scale_t, keypoints, scores,
-        H, W,
+    wrap_triton(_decode_refine_kernel)[(N * K,)](
+        heatmaps, fmaps, fidx, part_val, part_idx, gaussian_taps(blur_kernel, device), center_t, scale_t,
+        keypoints, scores,
+        H, W, n_splits,
         *heatmaps.stride(), *fmaps.stride(),
         K=K, METHOD=METHOD_IDS[method], KB=blur_kernel, FLIP=flip, SHIFT=bool(flip_shift),
-        HAS_TRANSFORM=center is not None, BLOCK=min(1024, max(16, triton.next_power_of_2(H * W))),
-        BWL=bwl, BWG=bwg, TO=TILE,
+        HAS_TRANSFORM=center is not None, BLOCK_S=triton.next_power_of_2(n_splits), BWL=bwl, BWG=bwg, TO=TILE,
     )
     return keypoints, scores

@@ -41,12 +41,10 @@ from torch.library import wrap_triton
 
 from . import launch
 from .decode import (
-    METHOD_IDS, TILE, _argmax_reduce, _argmax_update, _blur_tile, _dark_offset, _dark_ok, _finish,
-    _needs_blurred_max, _shift_offset, gaussian_taps, prepare_transform, window_sizes,
+    METHOD_IDS, TILE, _argmax_update, _blur_tile, _dark_offset, _dark_ok, _finish, _needs_blurred_max,
+    _shift_offset, gaussian_taps, prepare_transform, reduce_partials, window_sizes,
 )
 
-# Programs the argmax pass aims for (fills an H200 a few times over); fewer when the maps are small.
-TARGET_PROGRAMS = 2048
 MAX_BLUR_KERNEL = 49  # keeps the whole-map tiles' window at 64x64
 # Products (window pixels x taps) per step of the refinement's direct dot products: 2048 on a GPU
 # (registers); more under TRITON_INTERPRET=1, where each step costs per operation, not per element.
@@ -246,12 +244,7 @@ def _sr_refine_kernel(
     W = w * R
 
     # the argmax from the partials: max; lowest flat index among equal maxima; NaN if any
-    offs_s = tl.arange(0, BLOCK_S)
-    s_mask = offs_s < n_splits
-    vals = tl.load(part_val_ptr + nk * n_splits + offs_s, mask=s_mask, other=float("-inf"))
-    idxs = tl.load(part_idx_ptr + nk * n_splits + offs_s, mask=s_mask, other=2147483647)
-    m, idx, is_nan = _argmax_reduce(tl.where(vals == vals, vals, float("-inf")), idxs,
-                                    tl.where(vals != vals, 1, 0))
+    m, idx, is_nan = reduce_partials(part_val_ptr, part_idx_ptr, nk, n_splits, BLOCK_S)
     x0 = idx % W
     y0 = idx // W
     valid = (m > 0) & ~is_nan
@@ -329,7 +322,7 @@ def sr_head_decode_forward(emb: torch.Tensor, weight: torch.Tensor, bias: torch.
 
     block_p = min(64, launch.pow2_at_least_16(h * w))
     n_ptiles = triton.cdiv(h * w, block_p)
-    n_splits = max(1, min(n_ptiles, triton.cdiv(TARGET_PROGRAMS, N * K)))
+    n_splits = max(1, min(n_ptiles, triton.cdiv(launch.TARGET_PROGRAMS, N * K)))
     part_val = launch.new_buffer((N * K, n_splits), device)
     part_idx = torch.full((N * K, n_splits), -1, dtype=torch.int32, device=device)
     interpreted = launch.interpreted(_sr_argmax_kernel)

@@ -5,8 +5,8 @@ Triton's compiler: a kernel can pass every interpreted test and still fail to co
 for more shared memory than the GPU has. This script drives the real launchers of `srpose_fast.kernels`
 with CPU tensors through every variant the ops use (dtypes, decode methods, flip, transform, the four SR
 head shapes, the loss's five outputs), with a stand-in driver under which Triton compiles for sm_90 and
-never launches. For each compiled kernel it records the variant, the shared memory it asks for, and the
-registers and spills that ptxas reports.
+never launches. For each compiled kernel it records the variant, the shared memory it asks for, the
+registers and spills that ptxas reports, and the warps an SM could hold at once (estimated from those).
 
     python tests/kernels/hopper_compile.py [--json FILE] [--quick] [--only LABEL_PREFIX]
 
@@ -28,6 +28,9 @@ import torch
 
 # An H100/H200 block may use up to 227 KiB of shared memory (opt-in); Triton refuses a kernel above it.
 HOPPER_MAX_SHARED_BYTES = 232448
+# Per SM on sm_90: 64K registers (given to warps in units of 256), 228 KiB of shared memory (1 KiB of it
+# reserved per block), at most 64 warps and 32 blocks.
+SM_REGISTERS, SM_SHARED_BYTES, SM_WARPS, SM_BLOCKS = 65536, 233472, 64, 32
 JOINTS = 17
 COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -89,8 +92,8 @@ def ptxas_report(ptx: str) -> dict:
         for ptxas in (bundled / "ptxas-blackwell", bundled / "ptxas"):
             if not ptxas.exists():
                 continue
-            result = subprocess.run([str(ptxas), f"--gpu-name={arch}", "-v", str(src), "-o", str(Path(tmp) / "k.cubin")],
-                                    capture_output=True, text=True)
+            command = [str(ptxas), f"--gpu-name={arch}", "-v", str(src), "-o", str(Path(tmp) / "k.cubin")]
+            result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode == 0:
                 break
             errors.append(f"{ptxas.name}: {result.stderr.strip()[:300]}")
@@ -102,6 +105,14 @@ def ptxas_report(ptx: str) -> dict:
     loads = re.search(r"(\d+) bytes spill loads", out)
     return {"arch": arch, "registers": int(registers.group(1)) if registers else None,
             "spill_stores": int(stores.group(1)) if stores else 0, "spill_loads": int(loads.group(1)) if loads else 0}
+
+
+def resident_warps(registers: int, shared_bytes: int, num_warps: int) -> int:
+    """Warps of this kernel one SM can hold at once (CUDA's occupancy rules; an estimate, not a measurement)."""
+    per_warp = -(-registers * 32 // 256) * 256
+    blocks = min(SM_REGISTERS // (per_warp * num_warps), SM_SHARED_BYTES // (shared_bytes + 1024),
+                 SM_WARPS // num_warps, SM_BLOCKS)
+    return blocks * num_warps
 
 
 def variants(quick: bool):
@@ -190,10 +201,11 @@ def main(argv=None) -> int:
                "num_stages": int(kernel.metadata.num_stages), "cubin_bytes": len(kernel.asm.get("cubin", b"")),
                **ptxas_report(kernel.asm["ptx"])}
         row["fits"] = row["shared_bytes"] <= HOPPER_MAX_SHARED_BYTES and row["cubin_bytes"] > 0
+        row["warps_per_sm"] = resident_warps(row["registers"], row["shared_bytes"], row["num_warps"])
         rows.append(row)
-        print(f"{row['variant']:<40} {row['kernel']:<28} smem {row['shared_bytes']:>7} B  warps {row['num_warps']}"
-              f"  regs {row['registers']}  spills {row['spill_stores']}/{row['spill_loads']} B"
-              f"{'' if row['fits'] else '  DOES NOT FIT'}", flush=True)
+        print(f"{row['variant']:<42} {row['kernel']:<28} smem {row['shared_bytes']:>7} B  warps {row['num_warps']}"
+              f"  regs {row['registers']:>3}  spills {row['spill_stores']}/{row['spill_loads']} B"
+              f"  ~{row['warps_per_sm']} warps/SM{'' if row['fits'] else '  DOES NOT FIT'}", flush=True)
     report = {"triton": triton.__version__, "torch": torch.__version__, "target": "cuda sm_90",
               "seconds": time.perf_counter() - started, "variants": labels, "kernels": rows, "failures": failures}
     if args.json:

@@ -18,8 +18,9 @@ if not (Path(triton.__file__).parent / "backends" / "nvidia").is_dir():
     pytest.skip("this Triton has no NVIDIA backend", allow_module_level=True)
 
 SCRIPT = Path(__file__).with_name("hopper_compile.py")
-KERNELS = {"_sr_head_fwd_kernel", "_sr_head_bwd_input_kernel", "_sr_head_bwd_weight_kernel", "_decode_kernel",
-           "_sr_argmax_kernel", "_sr_refine_kernel", "_heatmap_mse_fwd_kernel", "_heatmap_mse_bwd_kernel"}
+KERNELS = {"_sr_head_fwd_kernel", "_sr_head_bwd_input_kernel", "_sr_head_bwd_weight_kernel", "_decode_argmax_kernel",
+           "_decode_refine_kernel", "_sr_argmax_kernel", "_sr_refine_kernel", "_heatmap_mse_fwd_kernel",
+           "_heatmap_mse_bwd_kernel"}
 HOPPER_MAX_SHARED_BYTES = 232448  # 227 KiB, the most one block may use on an H100 / H200
 
 

@@ -4,7 +4,7 @@ import torch
 
 pytest.importorskip("triton")
 from srpose_fast.kernels import launch  # noqa: E402  (after conftest set the interpreter)
-from srpose_fast.kernels.decode import _decode_kernel  # noqa: E402
+from srpose_fast.kernels.decode import _decode_argmax_kernel  # noqa: E402
 
 
 def test_poisoned_buffers_are_nan_in_every_dtype(poison_kernel_outputs):
@@ -19,8 +19,8 @@ def test_unpoisoned_buffers_have_the_asked_shape_and_dtype():
 
 
 def test_compiled_kernels_refuse_cpu_tensors_and_interpreted_ones_take_them():
-    if launch.interpreted(_decode_kernel):
-        launch.check_kernel_device("op", torch.zeros(1), _decode_kernel)
+    if launch.interpreted(_decode_argmax_kernel):
+        launch.check_kernel_device("op", torch.zeros(1), _decode_argmax_kernel)
     compiled = object()  # anything that is not an interpreted kernel
     with pytest.raises(ValueError, match=r"op \(triton\): needs CUDA tensors.*got a tensor on cpu"):
         launch.check_kernel_device("op", torch.zeros(1), compiled)

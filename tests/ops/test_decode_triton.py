@@ -220,6 +220,27 @@ def test_nan_in_the_flipped_map_only():
         assert torch.isfinite(scores[0, [0, 2, 3, 4]]).all()
 
 
+def test_maps_split_across_programs_keep_the_reference_semantics():
+    # 40x60 = 2400 values: tiles of 1024, so the argmax pass gives each map to 3 programs whose partials
+    # the refinement reduces. Joint 0: equal maxima in the second and third tiles (the lower flat index
+    # wins); joint 1: the maximum in the first tile, an equal one in the third; joint 2: NaN in the last
+    # tile only; joint 3: a map <= 0 whose maximum lies in the middle tile.
+    h, w = 40, 60
+    maps = gaussian_maps(1, 5, h, w, seed=54, sigma=2.0) * 0.5
+    flat = maps[0].view(5, -1)
+    flat[0, 2100], flat[0, 1500] = 3.0, 3.0
+    flat[1, 300], flat[1, 2300] = 3.0, 3.0
+    flat[2, 2399] = float("nan")
+    flat[3] = -1.0 - flat[3]
+    flat[3, 1200] = -0.5
+    for method in METHODS:
+        keypoints, scores = check_against_reference(maps, method=method)
+        assert scores[0, 0] == 3.0 and scores[0, 1] == 3.0 and torch.isnan(scores[0, 2]) and scores[0, 3] == 0.0
+    argmax_kp, _ = decode_heatmaps(maps.to(DEVICE), method="argmax", backend="triton")
+    assert argmax_kp[0, :2].cpu().tolist() == [[1500 % w, 1500 // w], [300 % w, 300 // w]]
+    assert argmax_kp[0, 3].cpu().tolist() == [1200 % w, 1200 // w]
+
+
 def test_empty_batch():
     for method in METHODS:
         keypoints, scores = decode_heatmaps(torch.zeros(0, 17, 9, 7, device=DEVICE), method=method, backend="triton",
@@ -313,7 +334,7 @@ def test_auto_picks_triton_on_cuda():
 
 
 def test_triton_needs_cuda_tensors_outside_the_interpreter():
-    if launch.interpreted(decode_kernels._decode_kernel):
+    if launch.interpreted(decode_kernels._decode_argmax_kernel):
         pytest.skip("under TRITON_INTERPRET=1 CPU tensors are allowed")
     with pytest.raises(ValueError, match="CUDA"):
         decode_heatmaps(torch.rand(1, 2, 4, 4), backend="triton")

@@ -26,7 +26,7 @@ from srpose_fast.ops.sr_head_decode import SUPPORTED_BACKENDS, sr_head_decode
 from keypoint_checks import assert_keypoints_close, boxes, in_image_pixels, reference_tolerance
 
 pytest.importorskip("triton")
-from srpose_fast.kernels import sr_head_decode as sr_kernels  # noqa: E402
+from srpose_fast.kernels import launch  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 METHODS = ("argmax", "shift", "dark", "dark_udp")
@@ -246,7 +246,7 @@ def test_special_cases():
 def test_ties_across_splits_go_to_the_lowest_flat_index(monkeypatch):
     # One split per tile of 64 pixels; equal maxima in the second and third tiles, none in the first:
     # the partials' reduction must keep the lowest flat index, whichever split holds it.
-    monkeypatch.setattr(sr_kernels, "TARGET_PROGRAMS", 10**6)
+    monkeypatch.setattr(launch, "TARGET_PROGRAMS", 10**6)
     n, joints, e, ks, r, h, w = 1, 1, 1, 1, 2, 12, 12  # 144 pixels: 3 tiles -> 3 splits
     weight = torch.zeros(r * r, e, ks, ks)
     weight[3, 0, 0, 0] = 1.0  # sub-pixel (1, 1) = emb

@@ -89,7 +89,8 @@ def _reference_maps(inputs: dict, method: str, dtype: torch.dtype = torch.float3
 def _reference(method: str) -> Provider:
     def setup():
         def run(inputs):
-            return reference_host_decode(_reference_maps(inputs, method), method, inputs["center_np"], inputs["scale_np"])
+            maps = _reference_maps(inputs, method)
+            return reference_host_decode(maps, method, inputs["center_np"], inputs["scale_np"])
 
         def check_output(inputs):
             # The check reads keypoints on float64 maps: cuDNN may run the float32 convolution in TF32.
