@@ -5,9 +5,10 @@ named by `method`, and the transform to image coordinates (if `center` and `scal
 The torch reference `decode_heatmaps_reference` is the oracle every other backend is tested
 against; its building blocks live in `srpose_fast.codecs`.
 
-backend="triton" runs the registered op `torch.ops.srpose_fast.decode_heatmaps`: one kernel
-(`srpose_fast.kernels.decode`) that merges the flip on the fly, finds the argmax, refines and
-transforms, one program per map. It is registered when this module is imported and the triton
+backend="triton" runs the registered op `torch.ops.srpose_fast.decode_heatmaps`: two kernels
+(`srpose_fast.kernels.decode`), an argmax pass that merges the flip on the fly with each map split
+over programs, then the refinement and the transform, one program per map; the merged heatmaps are
+never written. It is registered when this module is imported and the triton
 package is installed; without triton nothing here imports it. Decoding has no gradient, so the op
 has no autograd formula (its inputs are detached).
 
