@@ -1,7 +1,8 @@
 """The SRPose pipeline as the original runs it: the baseline every benchmark compares against.
 
-Training: targets generated per sample in numpy on the CPU (as the data loader does), stacked,
-copied to the device, and the per-joint loss loop. Inference: the plain and the flipped image in
+Training: targets generated per sample in numpy on the CPU (in the data loader: `SRPoseTrainSamples`;
+or for a batch already in memory: `reference_train_step`), stacked, copied to the device, and the
+per-joint loss loop. Inference: the plain and the flipped image in
 two separate forward passes, flip-back on the device, then heatmaps and 16x16 max-pool indices
 copied to the CPU and decoded in a Python loop. It reuses this project's model code, so only
 the pipeline differs from the fast path.
@@ -35,13 +36,47 @@ def reference_train_step(model: torch.nn.Module, optimizer: torch.optim.Optimize
     outputs = model(images)
     height, width = outputs[-1].shape[-2:]
     target, target_weight = make_targets(keypoints, visible, (width, height), sigma)
-    target = torch.from_numpy(target).to(images.device)
-    target_weight = torch.from_numpy(target_weight).to(images.device)
-    loss = sum(srpose_losses(outputs, target, target_weight).values())
+    return _loss_step(optimizer, outputs, torch.from_numpy(target), torch.from_numpy(target_weight))
+
+
+def reference_train_step_on_targets(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+                                    target: torch.Tensor, target_weight: torch.Tensor) -> float:
+    """One SRPose training step on targets the data loader made (`SRPoseTrainSamples`)."""
+    model.train()
+    return _loss_step(optimizer, model(images), target, target_weight)
+
+
+def _loss_step(optimizer: torch.optim.Optimizer, outputs, target: torch.Tensor, target_weight: torch.Tensor) -> float:
+    """Targets copied to the device, the per-joint loss, the optimiser step, the loss to the host."""
+    device = outputs[-1].device
+    loss = sum(srpose_losses(outputs, target.to(device), target_weight.to(device)).values())
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
     return loss.item()
+
+
+class SRPoseTrainSamples(torch.utils.data.Dataset):
+    """SRPose's training samples: a crop of `dataset` (a `TopDownCocoDataset`) with its target heatmap made
+    in numpy by the data loader, per sample, as the original's pipeline does.
+
+    Returns (image, target (K, H, W), target_weight (K, 1)) at the data set's heatmap size.
+    """
+
+    def __init__(self, dataset, sigma: float = 8.0):
+        self.dataset = dataset
+        self.sigma = sigma
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        sample = self.dataset[index]
+        in_h, in_w = sample["image"].shape[-2:]
+        hm_h, hm_w = self.dataset.heatmap_size
+        keypoints = sample["keypoints"].numpy() * np.array([hm_w / in_w, hm_h / in_h])  # to heatmap pixels
+        target, target_weight = generate_target(keypoints, sample["target_weight"].numpy(), (hm_w, hm_h), self.sigma)
+        return sample["image"], torch.from_numpy(target), torch.from_numpy(target_weight)
 
 
 def flip_back(heatmaps: torch.Tensor, flip_pairs: Sequence[tuple[int, int]], shift: bool = True) -> torch.Tensor:

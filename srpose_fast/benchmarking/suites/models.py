@@ -1,4 +1,4 @@
-"""train and infer: whole-model throughput (images/s) of zoo models, data already in memory.
+"""train and infer: whole-model throughput (images/s) of zoo models; data in memory, or from a loader.
 
 train: one optimiser step (Adam) on a batch of 256x192 crops.
 - reference: `reference.pipeline.reference_train_step` (float32, NCHW; numpy targets per sample, copied
@@ -8,6 +8,13 @@ train: one optimiser step (Adam) on a batch of 256x192 crops.
   backend "auto", amp "none" / "bf16" autocast), the step `srpose-fast train` runs.
 Checked before timing: the loss and the gradients of the first backbone weight and the last SR head's
 weight, from one step with the learning rate set to 0, against the reference's.
+
+train with loader: the same step, each batch drawn from a DataLoader over synthetic JPEG images of about
+COCO's size with SRPose's augmentation (`TopDownCocoDataset`; 8 workers on a GPU machine, none on the CPU).
+- reference: `reference.pipeline.SRPoseTrainSamples` makes each sample's numpy target in the loader, the
+  batch of targets is copied to the device, then the per-joint loss (`reference_train_step_on_targets`);
+- ours / ours bf16: `collate_pose` hands over keypoints only and `Trainer.train_step` runs the fused loss.
+Checked on the same first crops (unshuffled), as above.
 
 infer: flip-test inference of a batch of crops to image keypoints on the host.
 - reference: `reference.pipeline.reference_inference` (two forward passes, flip-back, 16x16 max-pool
@@ -28,6 +35,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import itertools
 import os
 import tempfile
 
@@ -41,7 +50,8 @@ from ...engine.trainer import Trainer
 from ...models import build_model
 from ...models.heads.converge import Converge
 from ...ops.decode import decode_heatmaps
-from ...reference.pipeline import reference_inference, reference_train_step
+from ...reference.pipeline import (SRPoseTrainSamples, reference_inference, reference_train_step,
+                                   reference_train_step_on_targets)
 from ..cases import Case, CheckResult, Prepared, Provider, Unavailable, check_keypoints_on_maps
 from .common import Settings, compile_mode, sync_to_host
 
@@ -50,6 +60,8 @@ SMALL_MODELS = ("srpose_demo",)
 LR = 5e-4
 TINY_INPUT = (64, 64)  # the smoke test's crops
 COMPILED_INFER_BATCH = 32  # each new batch size would compile again
+# The loader cases read synthetic COCO-style images (JPEG) of about COCO's size: (images, (H, W)) per profile.
+LOADER_IMAGES = {"full": (96, (480, 640)), "quick": (8, (240, 320)), "tiny": (4, (120, 160))}
 
 
 def default_models(settings: Settings) -> tuple[str, ...]:
@@ -132,15 +144,20 @@ def _reference_train(base, settings: Settings, flops: dict, names, compiled: boo
     return Provider("torch.compile(reference)" if compiled else "reference", setup, host_sync=True)
 
 
+def _trainer(base, settings: Settings, amp: str) -> Trainer:
+    """The trainer `srpose-fast train` runs (channels-last, the fused loss), on a copy of `base`."""
+    model = with_backend(copy.deepcopy(base), "auto")
+    config = TrainConfig(model="benchmark", device=settings.device.type, amp=amp, channels_last=True, lr=LR,
+                         output_dir=os.path.join(tempfile.gettempdir(), "srpose_bench_unused"), progress=False,
+                         tensorboard=False)
+    return Trainer(model, config, train_loader=[])
+
+
 def _ours_train(base, settings: Settings, names, amp: str) -> Provider:
     def setup():
         if amp == "bf16":
             _bf16_unavailable(settings)
-        model = with_backend(copy.deepcopy(base), "auto")
-        config = TrainConfig(model="benchmark", device=settings.device.type, amp=amp, channels_last=True, lr=LR,
-                             output_dir=os.path.join(tempfile.gettempdir(), "srpose_bench_unused"), progress=False,
-                             tensorboard=False)
-        trainer = Trainer(model, config, train_loader=[])
+        trainer = _trainer(base, settings, amp)
 
         def run(inputs):
             return trainer.train_step(inputs["batch"])
@@ -178,6 +195,99 @@ def _train_check(settings: Settings):
     return check
 
 
+# ------------------------------------------------------------------------------------ train with the loader
+
+@functools.lru_cache(maxsize=None)
+def _synthetic_train_set(profile: str) -> tuple[str, str]:
+    """(annotation file, image folder) of a synthetic training set, written once per process."""
+    from ...data.synthetic import generate_synthetic_coco
+
+    num_images, image_size = LOADER_IMAGES[profile]
+    root = tempfile.mkdtemp(prefix="srpose_bench_images_")
+    ann = generate_synthetic_coco(root, num_images=num_images, split="train", seed=0, image_size=image_size,
+                                  progress=False)
+    return str(ann), os.path.join(root, "images", "train")
+
+
+def _loader_inputs(base, settings: Settings, n: int):
+    def make():
+        from ...data.coco import TopDownCocoDataset
+
+        ann, images = _synthetic_train_set(settings.profile)
+        dataset = TopDownCocoDataset(ann, images, keypoint_set=base.keypoint_set, input_size=base.input_size,
+                                     heatmap_size=base.heatmap_size, train=True, seed=0)
+        if len(dataset) < n:
+            raise Unavailable(f"the synthetic set holds {len(dataset)} person crops, fewer than a batch of {n}")
+        return {"dataset": dataset, "check_indices": list(range(n))}
+    return make
+
+
+def _loader_workers(settings: Settings) -> int:
+    """SRPose trains with 2 workers per GPU and more when the machine has them; none on a 2-core CPU run."""
+    return min(8, (os.cpu_count() or 1) // 2) if settings.cuda else 0
+
+
+def _batches(dataset, n: int, collate_fn, settings: Settings):
+    """Endless shuffled batches of `dataset` from a DataLoader whose workers live as long as the iterator."""
+    workers = _loader_workers(settings)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=n, shuffle=True, drop_last=True, num_workers=workers,
+                                         collate_fn=collate_fn, pin_memory=settings.cuda,
+                                         persistent_workers=workers > 0)
+    return itertools.chain.from_iterable(itertools.repeat(loader))
+
+
+def _reference_loader_train(base, settings: Settings, names) -> Provider:
+    def setup():
+        model = copy.deepcopy(base).to(settings.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+        state: dict = {}
+
+        def step(batch):
+            images, target, target_weight = batch
+            return reference_train_step_on_targets(model, optimizer, images.to(settings.device), target,
+                                                   target_weight)
+
+        def run(inputs):
+            if "batches" not in state:
+                samples = SRPoseTrainSamples(inputs["dataset"], sigma=base.sigma)
+                state["batches"] = _batches(samples, len(inputs["check_indices"]), None, settings)
+            return step(next(state["batches"]))
+
+        def check_output(inputs):
+            samples = SRPoseTrainSamples(inputs["dataset"], sigma=base.sigma)
+            batch = torch.utils.data.default_collate([samples[i] for i in inputs["check_indices"]])
+            with zero_lr(optimizer):
+                loss = step(batch)
+            return loss, _grads(model, names)
+        return Prepared(run=run, check_output=check_output, note=f"{_loader_workers(settings)} workers")
+    return Provider("reference", setup, host_sync=True)
+
+
+def _ours_loader_train(base, settings: Settings, names, amp: str) -> Provider:
+    def setup():
+        from ...data.collate import collate_pose
+
+        if amp == "bf16":
+            _bf16_unavailable(settings)
+        trainer = _trainer(base, settings, amp)
+        collate = functools.partial(collate_pose, heatmap_size=base.heatmap_size)
+        state: dict = {}
+
+        def run(inputs):
+            if "batches" not in state:
+                state["batches"] = _batches(inputs["dataset"], len(inputs["check_indices"]), collate, settings)
+            return trainer.train_step(next(state["batches"]))
+
+        def check_output(inputs):
+            batch = collate([inputs["dataset"][i] for i in inputs["check_indices"]])
+            with zero_lr(trainer.optimizer):
+                loss = trainer.train_step(batch)
+            return float(loss), _grads(trainer.model, names)
+        return Prepared(run=run, check_output=check_output, note=f"{_loader_workers(settings)} workers")
+    return Provider("ours bf16" if amp == "bf16" else "ours", setup, dtype="bfloat16" if amp == "bf16" else "float32",
+                    host_sync=True)
+
+
 def build_train_cases(settings: Settings) -> list[Case]:
     batches = settings.pick((32,), (2,), (2,))
     cases = []
@@ -195,6 +305,14 @@ def build_train_cases(settings: Settings) -> list[Case]:
                            _reference_train(base, settings, flops, names, compiled=True)],
                 check=_train_check(settings), flops=lambda f=flops: f.get("value", 0.0), items_name="images",
                 extra={"model": name}))
+            cases.append(Case(
+                suite="train", op=f"train+loader {name}", name=f"{name} N{n} with loader",
+                shape=f"({n},3,{height},{width})", dtype="float32", batch=n,
+                make_inputs=_loader_inputs(base, settings, n),
+                reference=_reference_loader_train(base, settings, names),
+                providers=[_ours_loader_train(base, settings, names, "none"),
+                           _ours_loader_train(base, settings, names, "bf16")],
+                check=_train_check(settings), items_name="images", extra={"model": name}))
     return cases
 
 
