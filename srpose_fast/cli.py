@@ -91,7 +91,14 @@ def _quantization(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from .benchmarking.runner import run_benchmarks
+    from .benchmarking.suites import parse_suite
 
+    try:
+        for spec in args.suite or ():
+            parse_suite(spec)
+    except ValueError as err:
+        print(f"srpose-fast bench: error: {err}", file=sys.stderr)
+        return 2
     run_benchmarks(quick=args.quick, out=args.out, suites=args.suite)
     return 0
 
@@ -150,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time every backend against the reference (see benchmarks/)")
     bench.add_argument("--quick", action="store_true", help="small sizes: a minute or two on a CPU")
     bench.add_argument("--out", default="outputs/bench", help="folder for the JSON, the table and the plot")
-    bench.add_argument("--suite", action="append", default=None, help="run only this suite (repeatable)")
+    bench.add_argument("--suite", action="append", default=None,
+                       help="run only this suite (repeatable): sr_head, decode, sr_head_decode, loss, deploy, "
+                            "train[:MODELS], infer[:MODELS] (MODELS: zoo names, comma-separated)")
     bench.set_defaults(func=_bench)
 
     demo = sub.add_parser("demo", help="the main job on its embedded default data")

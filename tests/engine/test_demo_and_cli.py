@@ -1,5 +1,6 @@
 """The main job end to end at a tiny size, and the CLI's subcommands that wrap the engine."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -62,3 +63,15 @@ def test_cli_eval_with_a_checkpoint(tmp_path, capsys):
     assert code == 0
     assert "AP50" in capsys.readouterr().out
     assert set(COCO_STATS) <= set(json.loads((tmp_path / "eval" / "metrics.json").read_text()))
+
+
+def test_cli_bench_names_every_suite_and_refuses_unknown_ones(capsys):
+    from srpose_fast.benchmarking.suites import SUITES
+    from srpose_fast.cli import build_parser
+
+    bench_help = build_parser()._subparsers._group_actions[0].choices["bench"].format_help()
+    assert all(re.search(rf"\b{name}\b", bench_help) for name in SUITES)
+    assert main(["bench", "--suite", "decode", "--suite", "nope"]) == 2
+    assert "unknown benchmark suite 'nope'" in capsys.readouterr().err
+    assert main(["bench", "--suite", "decode:srpose_res50"]) == 2
+    assert "takes no model names" in capsys.readouterr().err
