@@ -382,9 +382,7 @@ def decode_heatmaps_forward(heatmaps: torch.Tensor, flipped: torch.Tensor | None
     fidx = (flip_indices.to(device=device, dtype=torch.int32).contiguous() if flip
             else torch.zeros(1, dtype=torch.int32, device=device))
     block = min(1024, max(16, triton.next_power_of_2(H * W)))
-    n_splits = max(1, min(triton.cdiv(H * W, block), triton.cdiv(launch.TARGET_PROGRAMS, N * K)))
-    part_val = launch.new_buffer((N * K, n_splits), device)
-    part_idx = torch.full((N * K, n_splits), -1, dtype=torch.int32, device=device)
+    n_splits, part_val, part_idx = launch.argmax_partials(N * K, triton.cdiv(H * W, block), device)
     wrap_triton(_decode_argmax_kernel)[(N * K, n_splits)](
         heatmaps, fmaps, fidx, part_val, part_idx,
         H, W, n_splits,

@@ -33,6 +33,16 @@ def new_buffer(shape, device: torch.device, dtype: torch.dtype = torch.float32) 
     return torch.empty(shape, dtype=dtype, device=device)
 
 
+def argmax_partials(n_maps: int, n_tiles: int, device: torch.device) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """(S, values, indices) for an argmax pass that splits each of n_maps maps of n_tiles tiles over S
+    programs: S fills TARGET_PROGRAMS when the maps alone do not, and no program is left without a tile.
+    values (n_maps, S) float32, indices (n_maps, S) int32: one (max, lowest flat index) per program."""
+    n_splits = max(1, min(n_tiles, triton.cdiv(TARGET_PROGRAMS, n_maps)))
+    values = new_buffer((n_maps, n_splits), device)
+    indices = torch.full((n_maps, n_splits), -1, dtype=torch.int32, device=device)
+    return n_splits, values, indices
+
+
 def pow2_at_least_16(n: int) -> int:
     """A block size for n elements: tl.dot wants at least 16 along each dimension."""
     return max(16, triton.next_power_of_2(n))

@@ -102,6 +102,30 @@ def _tile_target(kp_ptr, w_ptr, n, k, row0, col0, full_h, full_w,
 
 
 @triton.jit
+def _program_tile(pred_ptr, kp_ptr, w_ptr, h, w, full_h, full_w, K,
+                  spn, spk, sph, spw, skn, skk, skc, swn, swk,
+                  tmp_hi, tmp_lo, half, two_sigma2,
+                  METHOD: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
+                  BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, SUB_H: tl.constexpr, SUB_W: tl.constexpr):
+    """Program (n*K + k, row tile, column tile) of either kernel: (n, k, rows, cols, mask, the pred tile in
+    fp32 (0 outside the map), the pooled target tile, the joint's effective weight)."""
+    nk = tl.program_id(0)
+    n = nk // K
+    k = nk % K
+    row0 = tl.program_id(1) * BLOCK_H
+    col0 = tl.program_id(2) * BLOCK_W
+    target, weight = _tile_target(kp_ptr, w_ptr, n, k, row0, col0, full_h, full_w,
+                                  skn, skk, skc, swn, swk, tmp_hi, tmp_lo, half, two_sigma2,
+                                  METHOD, BH, BW, BLOCK_H, BLOCK_W, SUB_H, SUB_W)
+    rows = row0 + tl.arange(0, BLOCK_H)
+    cols = col0 + tl.arange(0, BLOCK_W)
+    mask = (rows < h)[:, None] & (cols < w)[None, :]
+    offs = n.to(tl.int64) * spn + k.to(tl.int64) * spk + rows[:, None] * sph + cols[None, :] * spw
+    pred = tl.load(pred_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    return n, k, rows, cols, mask, pred, target, weight
+
+
+@triton.jit
 def _heatmap_mse_fwd_kernel(
     pred_ptr, kp_ptr, w_ptr, partial_ptr,
     h, w, full_h, full_w, K, n_tiles_h, n_tiles_w,
@@ -113,24 +137,13 @@ def _heatmap_mse_fwd_kernel(
     SUB_H: tl.constexpr, SUB_W: tl.constexpr,
 ):
     # Program (n*K + k, row tile, column tile): one fp32 partial sum of (w (pred - t))^2.
-    nk = tl.program_id(0)
-    tile_h = tl.program_id(1)
-    tile_w = tl.program_id(2)
-    n = nk // K
-    k = nk % K
-    row0 = tile_h * BLOCK_H
-    col0 = tile_w * BLOCK_W
-    target, weight = _tile_target(kp_ptr, w_ptr, n, k, row0, col0, full_h, full_w,
-                                  skn, skk, skc, swn, swk, tmp_hi, tmp_lo, half, two_sigma2,
-                                  METHOD, BH, BW, BLOCK_H, BLOCK_W, SUB_H, SUB_W)
-    rows = row0 + tl.arange(0, BLOCK_H)
-    cols = col0 + tl.arange(0, BLOCK_W)
-    mask = (rows < h)[:, None] & (cols < w)[None, :]
-    offs = n.to(tl.int64) * spn + k.to(tl.int64) * spk + rows[:, None] * sph + cols[None, :] * spw
-    pred = tl.load(pred_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    _, _, _, _, mask, pred, target, weight = _program_tile(
+        pred_ptr, kp_ptr, w_ptr, h, w, full_h, full_w, K, spn, spk, sph, spw, skn, skk, skc, swn, swk,
+        tmp_hi, tmp_lo, half, two_sigma2, METHOD, BH, BW, BLOCK_H, BLOCK_W, SUB_H, SUB_W)
     diff = tl.where(mask, pred - target, 0.0)
     partial = tl.sum(tl.sum(diff * diff, axis=1), axis=0) * (weight * weight)
-    tl.store(partial_ptr + (nk.to(tl.int64) * n_tiles_h + tile_h) * n_tiles_w + tile_w, partial)
+    tile = (tl.program_id(0).to(tl.int64) * n_tiles_h + tl.program_id(1)) * n_tiles_w + tl.program_id(2)
+    tl.store(partial_ptr + tile, partial)
 
 
 @triton.jit
@@ -147,21 +160,9 @@ def _heatmap_mse_bwd_kernel(
     BF16_BY_BITS: tl.constexpr,
 ):
     # Program (n*K + k, row tile, column tile): grad_pred of that tile.
-    nk = tl.program_id(0)
-    tile_h = tl.program_id(1)
-    tile_w = tl.program_id(2)
-    n = nk // K
-    k = nk % K
-    row0 = tile_h * BLOCK_H
-    col0 = tile_w * BLOCK_W
-    target, weight = _tile_target(kp_ptr, w_ptr, n, k, row0, col0, full_h, full_w,
-                                  skn, skk, skc, swn, swk, tmp_hi, tmp_lo, half, two_sigma2,
-                                  METHOD, BH, BW, BLOCK_H, BLOCK_W, SUB_H, SUB_W)
-    rows = row0 + tl.arange(0, BLOCK_H)
-    cols = col0 + tl.arange(0, BLOCK_W)
-    mask = (rows < h)[:, None] & (cols < w)[None, :]
-    offs = n.to(tl.int64) * spn + k.to(tl.int64) * spk + rows[:, None] * sph + cols[None, :] * spw
-    pred = tl.load(pred_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    n, k, rows, cols, mask, pred, target, weight = _program_tile(
+        pred_ptr, kp_ptr, w_ptr, h, w, full_h, full_w, K, spn, spk, sph, spw, skn, skk, skc, swn, swk,
+        tmp_hi, tmp_lo, half, two_sigma2, METHOD, BH, BW, BLOCK_H, BLOCK_W, SUB_H, SUB_W)
     scale = tl.load(grad_loss_ptr).to(tl.float32) * (2.0 * weight * weight) * inv_count
     grad = scale * (pred - target)
     goffs = n.to(tl.int64) * sgn + k.to(tl.int64) * sgk + rows[:, None] * sgh + cols[None, :] * sgw

@@ -34,6 +34,15 @@ def _mma(acc, a, b, PRECISION: tl.constexpr, DOT_FP32: tl.constexpr):
 
 
 @triton.jit
+def _pixel_tile(H, W, n_ptiles, K: tl.constexpr, BLOCK_P: tl.constexpr):
+    """Program id -> (n as int64, joint j, pixel mask, py, px) of its BLOCK_P input pixels of map (n, j)."""
+    pid = tl.program_id(0)
+    nj = pid // n_ptiles
+    offs_p = (pid % n_ptiles) * BLOCK_P + tl.arange(0, BLOCK_P)
+    return (nj // K).to(tl.int64), nj % K, offs_p < H * W, offs_p // W, offs_p % W
+
+
+@triton.jit
 def _sr_head_fwd_kernel(
     x_ptr, w_ptr, b_ptr, out_ptr,
     H, W, E, n_ptiles,
@@ -44,17 +53,9 @@ def _sr_head_fwd_kernel(
     PRECISION: tl.constexpr, DOT_FP32: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_O: tl.constexpr,
 ):
     # One program: BLOCK_P input pixels of one (n, joint), all RR sub-pixels of each.
-    pid = tl.program_id(0)
-    nj = pid // n_ptiles
-    n = (nj // K).to(tl.int64)
-    j = nj % K
+    n, j, p_mask, py, px = _pixel_tile(H, W, n_ptiles, K, BLOCK_P)
     RR: tl.constexpr = R * R
     PAD: tl.constexpr = KS // 2
-
-    offs_p = (pid % n_ptiles) * BLOCK_P + tl.arange(0, BLOCK_P)
-    p_mask = offs_p < H * W
-    py = offs_p // W
-    px = offs_p % W
     offs_o = tl.arange(0, BLOCK_O)
     o_mask = offs_o < RR
 
@@ -100,17 +101,9 @@ def _sr_head_bwd_input_kernel(
     # One program: BLOCK_P input pixels of one (n, joint), all E channels of that joint.
     # grad_x[n, j*E + c, y, x] = sum_{o, ky, kx} gconv[o, y - ky + PAD, x - kx + PAD] * w[j*RR + o, c, ky, kx]
     # with gconv[o, y, x] = grad_out[n, j, y*R + o // R, x*R + o % R] (the un-shuffle, read in place).
-    pid = tl.program_id(0)
-    nj = pid // n_ptiles
-    n = (nj // K).to(tl.int64)
-    j = nj % K
+    n, j, p_mask, py, px = _pixel_tile(H, W, n_ptiles, K, BLOCK_P)
     RR: tl.constexpr = R * R
     PAD: tl.constexpr = KS // 2
-
-    offs_p = (pid % n_ptiles) * BLOCK_P + tl.arange(0, BLOCK_P)
-    p_mask = offs_p < H * W
-    py = offs_p // W
-    px = offs_p % W
     offs_c = tl.arange(0, BLOCK_E)
     c_mask = offs_c < E
 

@@ -322,9 +322,7 @@ def sr_head_decode_forward(emb: torch.Tensor, weight: torch.Tensor, bias: torch.
 
     block_p = min(64, launch.pow2_at_least_16(h * w))
     n_ptiles = triton.cdiv(h * w, block_p)
-    n_splits = max(1, min(n_ptiles, triton.cdiv(launch.TARGET_PROGRAMS, N * K)))
-    part_val = launch.new_buffer((N * K, n_splits), device)
-    part_idx = torch.full((N * K, n_splits), -1, dtype=torch.int32, device=device)
+    n_splits, part_val, part_idx = launch.argmax_partials(N * K, n_ptiles, device)
     interpreted = launch.interpreted(_sr_argmax_kernel)
     dot_fp32 = dtype == torch.bfloat16 and interpreted
     precision = "ieee" if dtype == torch.float32 or dot_fp32 else "tf32"  # no effect on 16-bit operands
