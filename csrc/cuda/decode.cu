@@ -99,22 +99,17 @@ std::tuple<at::Tensor, at::Tensor> decode_heatmaps(const at::Tensor& heatmaps, c
 
   const bool flip = flipped.has_value();
   const at::Tensor fidx = flip ? flip_indices->to(at::kInt).contiguous() : at::Tensor();
-  const at::Tensor taps = method_id >= kDark ? gaussian_taps(blur_kernel, f32) : at::Tensor();
-  const at::Tensor center_f = center.has_value() ? center->to(at::kFloat).contiguous() : at::Tensor();
-  const at::Tensor scale_f = scale.has_value() ? scale->to(at::kFloat).contiguous() : at::Tensor();
-  const size_t smem = method_id >= kDark ? refine_smem_floats(static_cast<int>(blur_kernel)) * sizeof(float) : 0;
+  const RefineInputs refine = refine_inputs(method_id, blur_kernel, center, scale, f32);
   const unsigned int blocks = grid_size(N * K, op);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const at::Tensor& f = flip ? *flipped : heatmaps;  // strides only, without flip
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, heatmaps.scalar_type(), "decode_heatmaps", [&] {
-    decode_heatmaps_kernel<scalar_t><<<blocks, kThreads, smem, stream>>>(
+    decode_heatmaps_kernel<scalar_t><<<blocks, kThreads, refine.smem, stream>>>(
         heatmaps.const_data_ptr<scalar_t>(), heatmaps.stride(0), heatmaps.stride(1), heatmaps.stride(2),
         heatmaps.stride(3), flip ? f.const_data_ptr<scalar_t>() : nullptr, f.stride(0), f.stride(1), f.stride(2),
         f.stride(3), flip ? fidx.const_data_ptr<int32_t>() : nullptr, flip_shift, static_cast<int>(K),
-        static_cast<int>(H), static_cast<int>(W), method_id, taps.defined() ? taps.const_data_ptr<float>() : nullptr,
-        static_cast<int>(blur_kernel), center_f.defined() ? center_f.const_data_ptr<float>() : nullptr,
-        scale_f.defined() ? scale_f.const_data_ptr<float>() : nullptr, keypoints.mutable_data_ptr<float>(),
-        scores.mutable_data_ptr<float>());
+        static_cast<int>(H), static_cast<int>(W), method_id, refine.taps_ptr(), static_cast<int>(blur_kernel),
+        refine.center_ptr(), refine.scale_ptr(), keypoints.mutable_data_ptr<float>(), scores.mutable_data_ptr<float>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return {keypoints, scores};

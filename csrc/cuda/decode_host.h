@@ -1,5 +1,5 @@
 // Host-side pieces both decoders (decode.cu, sr_head_decode.cu) share: argument checks with messages
-// that name the op, and the blur taps of "dark"/"dark_udp".
+// that name the op, and what the refinement reads besides the maps.
 #pragma once
 
 #include <ATen/TensorOperators.h>
@@ -74,6 +74,28 @@ inline at::Tensor gaussian_taps(int64_t kernel, const at::TensorOptions& f32) {
   const at::Tensor offsets = at::arange(kernel, f32) - radius;
   const at::Tensor g = at::exp(-(offsets * offsets) / (2.0 * sigma * sigma));
   return (g / g.sum()).contiguous();
+}
+
+// What the refinement reads besides the maps: the blur taps ("dark"/"dark_udp"), center and scale as
+// float32, and the shared memory the blurred tile takes. Pointers are null where a tensor is absent.
+struct RefineInputs {
+  at::Tensor taps, center, scale;
+  size_t smem = 0;
+  const float* taps_ptr() const { return taps.defined() ? taps.const_data_ptr<float>() : nullptr; }
+  const float* center_ptr() const { return center.defined() ? center.const_data_ptr<float>() : nullptr; }
+  const float* scale_ptr() const { return scale.defined() ? scale.const_data_ptr<float>() : nullptr; }
+};
+
+inline RefineInputs refine_inputs(int method_id, int64_t blur_kernel, const std::optional<at::Tensor>& center,
+                                  const std::optional<at::Tensor>& scale, const at::TensorOptions& f32) {
+  RefineInputs in;
+  if (method_id >= kDark) {
+    in.taps = gaussian_taps(blur_kernel, f32);
+    in.smem = refine_smem_floats(static_cast<int>(blur_kernel)) * sizeof(float);
+  }
+  if (center.has_value()) in.center = center->to(at::kFloat).contiguous();
+  if (scale.has_value()) in.scale = scale->to(at::kFloat).contiguous();
+  return in;
 }
 
 }  // namespace srpose_cuda

@@ -261,10 +261,7 @@ std::tuple<at::Tensor, at::Tensor> sr_head_decode(const at::Tensor& emb, const a
   const unsigned int argmax_blocks = grid_size(N * K * n_splits, op);
 
   // 2. refinement
-  const at::Tensor taps = method_id >= kDark ? gaussian_taps(blur_kernel, f32) : at::Tensor();
-  const at::Tensor center_f = center.has_value() ? center->to(at::kFloat).contiguous() : at::Tensor();
-  const at::Tensor scale_f = scale.has_value() ? scale->to(at::kFloat).contiguous() : at::Tensor();
-  const size_t refine_smem = method_id >= kDark ? refine_smem_floats(static_cast<int>(blur_kernel)) * sizeof(float) : 0;
+  const RefineInputs refine = refine_inputs(method_id, blur_kernel, center, scale, f32);
   const unsigned int refine_blocks = grid_size(N * K, op);
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, emb.scalar_type(), "sr_head_decode", [&] {
@@ -279,15 +276,13 @@ std::tuple<at::Tensor, at::Tensor> sr_head_decode(const at::Tensor& emb, const a
         static_cast<int>(n_splits), span, static_cast<int>(c_chunk), part_val.mutable_data_ptr<float>(),
         part_idx.mutable_data_ptr<int64_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    sr_head_refine_kernel<scalar_t><<<refine_blocks, kThreads, refine_smem, stream>>>(
+    sr_head_refine_kernel<scalar_t><<<refine_blocks, kThreads, refine.smem, stream>>>(
         emb.const_data_ptr<scalar_t>(), emb.stride(0), emb.stride(1), emb.stride(2), emb.stride(3), femb_ptr,
         femb.stride(0), femb.stride(1), femb.stride(2), femb.stride(3), wc.const_data_ptr<scalar_t>(), bias_ptr,
         fidx_ptr, flip_shift, static_cast<int>(K), static_cast<int>(E), static_cast<int>(h), static_cast<int>(w),
         static_cast<int>(R), static_cast<int>(KS), static_cast<int>(n_splits), part_val.const_data_ptr<float>(),
-        part_idx.const_data_ptr<int64_t>(), method_id, taps.defined() ? taps.const_data_ptr<float>() : nullptr,
-        static_cast<int>(blur_kernel), center_f.defined() ? center_f.const_data_ptr<float>() : nullptr,
-        scale_f.defined() ? scale_f.const_data_ptr<float>() : nullptr, keypoints.mutable_data_ptr<float>(),
-        scores.mutable_data_ptr<float>());
+        part_idx.const_data_ptr<int64_t>(), method_id, refine.taps_ptr(), static_cast<int>(blur_kernel),
+        refine.center_ptr(), refine.scale_ptr(), keypoints.mutable_data_ptr<float>(), scores.mutable_data_ptr<float>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return {keypoints, scores};
