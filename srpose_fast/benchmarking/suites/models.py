@@ -33,11 +33,13 @@ FLOPs: counted with torch's FlopCounterMode on the reference's checked call; byt
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import functools
 import itertools
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -199,11 +201,13 @@ def _train_check(settings: Settings):
 
 @functools.lru_cache(maxsize=None)
 def _synthetic_train_set(profile: str) -> tuple[str, str]:
-    """(annotation file, image folder) of a synthetic training set, written once per process."""
+    """(annotation file, image folder) of a synthetic training set, written once per process and removed
+    when the process exits."""
     from ...data.synthetic import generate_synthetic_coco
 
     num_images, image_size = LOADER_IMAGES[profile]
     root = tempfile.mkdtemp(prefix="srpose_bench_images_")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     ann = generate_synthetic_coco(root, num_images=num_images, split="train", seed=0, image_size=image_size,
                                   progress=False)
     return str(ann), os.path.join(root, "images", "train")
