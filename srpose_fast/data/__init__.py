@@ -6,7 +6,7 @@ only needs the keypoint sets (the torch-free deploy decoder) does not pull them 
 """
 from importlib import import_module
 
-from .meta import COCO, CROWDPOSE, KEYPOINT_SETS, MPII, KeypointSet, get_keypoint_set
+from ..keypoint_sets import COCO, CROWDPOSE, KEYPOINT_SETS, MPII, KeypointSet, get_keypoint_set
 
 _LAZY = {
     "TopDownCocoDataset": "coco",

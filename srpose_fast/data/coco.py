@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .meta import COCO, KeypointSet, get_keypoint_set
+from ..keypoint_sets import COCO, KeypointSet, get_keypoint_set
 from .transforms import AugmentParams, box_to_center_scale, eval_transform, train_transform
 
 

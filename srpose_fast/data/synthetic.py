@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .meta import COCO
+from ..keypoint_sets import COCO
 
 
 # Body parts; the owner map stores 1 + person * _NUM_PARTS + part.

@@ -21,7 +21,7 @@ import torch
 
 from ..codecs.transforms import PIXEL_STD
 from ..codecs.transforms import box_to_center_scale as boxes_to_center_scale
-from .meta import KeypointSet
+from ..keypoint_sets import KeypointSet
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

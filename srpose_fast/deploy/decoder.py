@@ -17,8 +17,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..keypoint_sets import COCO
+
 DECODE_METHODS = ("argmax", "shift", "dark", "dark_udp")
-COCO_FLIP_INDICES = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
+COCO_FLIP_INDICES = COCO.flip_indices
 
 _BUILD_HINT = ("build it with a C++17 compiler and pybind11 from the repository root: "
                "`pip install pybind11 && pip install -e . --no-build-isolation`")

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ..codecs.transforms import PIXEL_STD
 from ..data.collate import collate_pose
-from ..data.meta import KeypointSet
+from ..keypoint_sets import KeypointSet
 from .coco_metrics import STAT_NAMES, coco_keypoint_eval, keypoint_results, metrics_markdown
 from .oks import oks_nms
 from .pckh import head_sizes, pckh

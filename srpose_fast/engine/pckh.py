@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.meta import MPII, KeypointSet
+from ..keypoint_sets import MPII, KeypointSet
 
 HEAD_BOX_BIAS = 0.6  # MPII's SC_BIAS
 PCKH_GROUPS = ("head_top", "shoulder", "elbow", "wrist", "hip", "knee", "ankle")

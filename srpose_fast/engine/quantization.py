@@ -29,7 +29,7 @@ import torch
 
 from ..codecs.targets import TARGET_METHODS, encode_heatmaps
 from ..codecs.transforms import box_to_center_scale, image_to_heatmap
-from ..data.meta import COCO, KeypointSet, get_keypoint_set
+from ..keypoint_sets import COCO, KeypointSet, get_keypoint_set
 from ..ops.decode import decode_heatmaps
 from .coco_metrics import coco_keypoint_eval, keypoint_results
 from .evaluator import rescore

@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..data.meta import KeypointSet
+from ..keypoint_sets import KeypointSet
 
 LEFT, RIGHT, CENTRE = (255, 128, 0), (0, 128, 255), (0, 220, 0)  # BGR: left blue-ish, right orange
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..data.meta import KeypointSet, get_keypoint_set
+from ..keypoint_sets import KeypointSet, get_keypoint_set
 from .backbones import build_backbone, load_pretrained
 from .heads import SimpleHead, SRHead, SRPoseHead
 from .pose_model import TopDownPoseModel

@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from ..data.meta import COCO, KeypointSet
+from ..keypoint_sets import COCO, KeypointSet
 from ..ops.multi_stage_loss import multi_stage_loss
 
 

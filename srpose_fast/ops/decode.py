@@ -29,7 +29,7 @@ import torch
 from ..codecs.decoders import DECODE_METHODS, decode_locations
 from ..codecs.flip import check_flip_indices, flip_merge
 from ..codecs.transforms import heatmap_to_image
-from ..data.meta import COCO
+from ..keypoint_sets import COCO
 from .backend import cuda_extension_available, resolve_backend, triton_available
 
 SUPPORTED_BACKENDS = ("auto", "torch", "triton", "cuda", "cpp")

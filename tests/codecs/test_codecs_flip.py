@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from srpose_fast.codecs.flip import flip_merge
-from srpose_fast.data.meta import COCO
+from srpose_fast.keypoint_sets import COCO
 
 
 def test_hand_built_example():

@@ -8,7 +8,7 @@ from srpose_fast.codecs.decoders import decode_locations
 from srpose_fast.codecs.flip import flip_merge
 from srpose_fast.codecs.targets import encode_heatmaps
 from srpose_fast.codecs.transforms import heatmap_to_image
-from srpose_fast.data.meta import COCO, MPII
+from srpose_fast.keypoint_sets import COCO, MPII
 from srpose_fast.ops.decode import decode_heatmaps
 
 METHODS = ("argmax", "shift", "dark", "dark_udp")

@@ -30,7 +30,7 @@ import pytest
 import torch
 
 from srpose_fast.codecs.flip import flip_merge
-from srpose_fast.data.meta import COCO
+from srpose_fast.keypoint_sets import COCO
 from srpose_fast.ops.decode import decode_heatmaps
 from srpose_fast.ops.multi_stage_loss import multi_stage_loss
 from srpose_fast.ops.sr_head import sr_head, sr_head_reference

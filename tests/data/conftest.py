@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from srpose_fast.data.meta import COCO
+from srpose_fast.keypoint_sets import COCO
 from srpose_fast.data.synthetic import generate_synthetic_coco
 
 SYN_SIZE = (160, 120)  # (H, W)

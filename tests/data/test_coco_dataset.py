@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from srpose_fast.data.coco import TopDownCocoDataset
-from srpose_fast.data.meta import COCO, CROWDPOSE, MPII
+from srpose_fast.keypoint_sets import COCO, CROWDPOSE, MPII
 from srpose_fast.data.transforms import affine_points, box_to_center_scale, get_affine_transform
 
 

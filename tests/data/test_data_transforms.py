@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from srpose_fast.data.meta import COCO, CROWDPOSE, MPII
+from srpose_fast.keypoint_sets import COCO, CROWDPOSE, MPII
 from srpose_fast.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, AugmentParams, affine_points,
                                          box_to_center_scale, eval_transform, flip_keypoints,
                                          get_affine_transform, half_body_center_scale, normalize_image,

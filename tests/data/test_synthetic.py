@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO as COCOApi
 
-from srpose_fast.data.meta import COCO
+from srpose_fast.keypoint_sets import COCO
 from srpose_fast.data.synthetic import (L_UPPER_ARM, L_THIGH, R_UPPER_ARM, R_THIGH, _sample_figure,
                                         generate_synthetic_coco)
 from srpose_fast.data.transforms import flip_keypoints

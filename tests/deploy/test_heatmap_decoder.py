@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from srpose_fast.codecs.decoders import gaussian_blur, heatmap_argmax
 from srpose_fast.codecs.flip import flip_merge
-from srpose_fast.data.meta import COCO
+from srpose_fast.keypoint_sets import COCO
 from srpose_fast.deploy import COCO_FLIP_INDICES, DECODE_METHODS, HeatmapDecoder, decoder_available
 from srpose_fast.ops.decode import decode_heatmaps
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from srpose_fast.data import TopDownCocoDataset, generate_synthetic_coco
-from srpose_fast.data.meta import COCO, MPII
+from srpose_fast.keypoint_sets import COCO, MPII
 from srpose_fast.engine.coco_metrics import STAT_NAMES, coco_keypoint_eval, keypoint_results, metrics_markdown
 from srpose_fast.engine.evaluator import evaluate, nms_per_image, rescore
 from srpose_fast.engine.pckh import head_sizes, pckh

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from srpose_fast.data.meta import COCO
+from srpose_fast.keypoint_sets import COCO
 from srpose_fast.engine.oks import keypoint_oks, oks_matrix, oks_nms
 
 SIGMAS3 = (0.1, 0.2, 0.05)

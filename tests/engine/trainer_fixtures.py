@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
-from srpose_fast.data.meta import COCO
+from srpose_fast.keypoint_sets import COCO
 from srpose_fast.engine.config import TrainConfig
 from srpose_fast.engine.distributed import DistInfo, build_sampler
 from srpose_fast.models import TopDownPoseModel

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from srpose_fast.codecs.flip import flip_merge
-from srpose_fast.data.meta import COCO
+from srpose_fast.keypoint_sets import COCO
 from srpose_fast.ops.decode import SUPPORTED_BACKENDS, decode_heatmaps
 
 from keypoint_checks import assert_keypoints_close, boxes, gaussian_maps, in_image_pixels, reference_tolerance

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from srpose_fast.codecs.flip import flip_merge
-from srpose_fast.data.meta import COCO
+from srpose_fast.keypoint_sets import COCO
 from srpose_fast.ops.sr_head import sr_head_reference
 from srpose_fast.ops.sr_head_decode import SUPPORTED_BACKENDS, sr_head_decode
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...data.meta import COCO
+from ...keypoint_sets import COCO
 from ...ops.decode import SUPPORTED_BACKENDS, decode_heatmaps
 from ...reference.dark_decode import mmpose_dark_decode
 from ...reference.decode import srpose_decode

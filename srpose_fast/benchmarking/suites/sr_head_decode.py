@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...data.meta import COCO
+from ...keypoint_sets import COCO
 from ...ops.decode import SUPPORTED_BACKENDS as DECODE_BACKENDS
 from ...ops.decode import decode_heatmaps
 from ...ops.sr_head import SUPPORTED_BACKENDS as SR_HEAD_BACKENDS

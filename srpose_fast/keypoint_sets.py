@@ -1,5 +1,7 @@
 """Keypoint sets of the data sets SRPose is trained on: names, flip indices, OKS sigmas.
 
+Torch-free and dependency-free: the ops, the data pipeline and the deployment decoder all import it.
+
 Flip indices map each keypoint to its mirror image (left <-> right); a keypoint on the
 body's midline maps to itself. Sigmas are the per-keypoint OKS constants of each benchmark
 (MPII is scored with PCKh; its sigmas are mmpose's, for OKS-style use such as OKS-NMS).
