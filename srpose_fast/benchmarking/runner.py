@@ -43,7 +43,7 @@ LONGER_TIMING = {("full", "train"): LONGER, ("full", "infer"): LONGER, ("full", 
 def _command_line(profile: str, suites: list[str], out: Path) -> str:
     """The command as typed when it was `srpose-fast ...` (or `python -m srpose_fast.cli ...`), else the call."""
     argv = list(sys.argv)
-    if argv and (argv[0].endswith("srpose-fast") or argv[0].endswith("cli.py")):
+    if argv and (argv[0].endswith("srpose-fast") or argv[0].endswith(("cli.py", "cli/__main__.py"))):
         return " ".join(["srpose-fast"] + argv[1:])
     return f"run_benchmarks(profile={profile!r}, out={str(out)!r}, suites={suites!r})"
 
