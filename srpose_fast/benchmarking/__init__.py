@@ -7,6 +7,6 @@
 - `roofline`: the device's copy bandwidth and matmul rates, measured in the same run;
 - `environment`, `report`: where it ran; the markdown table and the plot.
 """
-from .runner import run_benchmarks
+from .runner import run_benchmarks, selected_cases
 
-__all__ = ["run_benchmarks"]
+__all__ = ["run_benchmarks", "selected_cases"]

@@ -8,11 +8,16 @@ time (benchmarks/run_gpu.sh does). The files are rewritten after every suite.
 
 Profiles: "full" (the GPU sizes), "quick" (`--quick`: small sizes, no torch.compile, a minute or two on
 a CPU) and "tiny" (the smoke test).
+
+`cases` (`--cases REGEX`) keeps the cases whose id, "<suite>/<case name>" (e.g. "decode/dark+flip 256x192
+N64"), the regular expression matches (`re.search`), so a short run times exactly the headline cases;
+`selected_cases` lists them without running anything (`--list`).
 """
 from __future__ import annotations
 
 import datetime
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -67,6 +72,39 @@ def _replaced(row: dict, suite: str, models: tuple[str, ...]) -> bool:
     return row["suite"] == suite and (not models or row.get("model") in models)
 
 
+def case_id(case) -> str:
+    """What `--cases` matches: "<suite>/<case name>"."""
+    return f"{case.suite}/{case.name}"
+
+
+def _case_filter(cases: str | None) -> Callable[[object], bool]:
+    if cases is None:
+        return lambda case: True
+    try:
+        pattern = re.compile(cases)
+    except re.error as err:
+        raise ValueError(f"--cases: {cases!r} is not a regular expression ({err})") from None
+    return lambda case: pattern.search(case_id(case)) is not None
+
+
+def _selected_suites(suites: Iterable[str] | None) -> list[tuple[str, tuple[str, ...]]]:
+    return [parse_suite(s) for s in (suites or list(SUITES))]
+
+
+def selected_cases(suites: Iterable[str] | None = None, cases: str | None = None, *, profile: str = "full",
+                   device: str | torch.device | None = None) -> list:
+    """The cases a run with these arguments would time, in order (their inputs are not made); a ValueError
+    when `cases` matches none of them."""
+    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    keep = _case_filter(cases)
+    chosen = [case for name, models in _selected_suites(suites)
+              for case in SUITES[name](Settings(device=device, profile=profile, models=models)) if keep(case)]
+    if cases is not None and not chosen:
+        raise ValueError(f"--cases {cases!r} matches none of the {profile} profile's cases of the suites asked for "
+                         f"(srpose-fast bench --list shows them)")
+    return chosen
+
+
 def write_results(results: dict, out: Path, *, plot: bool = True, log: Callable[[str], None] = print) -> None:
     """results.json (atomically), results.md and, with `plot`, speedup.png."""
     tmp = out / "results.json.tmp"
@@ -81,10 +119,11 @@ def write_results(results: dict, out: Path, *, plot: bool = True, log: Callable[
 
 
 def run_benchmarks(quick: bool = False, out: str | Path = "outputs/bench", suites: Iterable[str] | None = None, *,
-                   profile: str | None = None, device: str | torch.device | None = None,
+                   cases: str | None = None, profile: str | None = None, device: str | torch.device | None = None,
                    log: Callable[[str], None] = print) -> dict:
     """Run the named suites (all when None) and write the results; returns the results dict.
 
+    cases: a regular expression; only the cases whose "<suite>/<case name>" it matches run.
     profile: "full" | "quick" | "tiny"; default "quick" when `quick` else "full".
     device: default "cuda" when available, else "cpu".
     """
@@ -92,7 +131,10 @@ def run_benchmarks(quick: bool = False, out: str | Path = "outputs/bench", suite
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-    selected = [parse_suite(s) for s in (suites or list(SUITES))]
+    selected = _selected_suites(suites)
+    keep = _case_filter(cases)
+    if cases is not None:
+        selected_cases(suites, cases, profile=profile, device=device)  # refuses a pattern that matches nothing
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -106,9 +148,10 @@ def run_benchmarks(quick: bool = False, out: str | Path = "outputs/bench", suite
     roofline = measure_roofline(device, profile)
     log(f"bench: roofline: copy {roofline.bandwidth_gbps:.4g} GB/s, matmul "
         + ", ".join(f"{k} {v:.3g} TFLOP/s" for k, v in roofline.matmul_tflops.items()))
-    run = {"command": _command_line(profile, [n + (":" + ",".join(m) if m else "") for n, m in selected], out), "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "profile": profile, "suites": [n + (":" + ",".join(m) if m else "") for n, m in selected],
-           "roofline": roofline.as_dict(), "seconds": 0.0}
+    suite_keys = [n + (":" + ",".join(m) if m else "") for n, m in selected]
+    run = {"command": _command_line(profile, suite_keys, out),
+           "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+           "profile": profile, "suites": suite_keys, "cases": cases, "roofline": roofline.as_dict(), "seconds": 0.0}
     results["runs"].append(run)
     run_index = len(results["runs"]) - 1
 
@@ -118,13 +161,22 @@ def run_benchmarks(quick: bool = False, out: str | Path = "outputs/bench", suite
         timing = {**TIMING[profile], **LONGER_TIMING.get((profile, name), {})}
         key = name + (":" + ",".join(models) if models else "")
         status = {"run": run_index, "status": "running", "error": "", "cases": 0, "seconds": 0.0}
+        try:
+            suite_cases = [case for case in SUITES[name](settings) if keep(case)]
+        except Exception as err:  # noqa: BLE001 - one broken suite must not lose the others' results
+            suite_cases = []
+            status.update(status="error", error=f"{type(err).__name__}: {err}")
+        if not suite_cases and status["status"] == "running":
+            continue  # --cases selected none of this suite's cases: nothing to record
         results["suites"][key] = status
-        # This suite's old rows go now; the new ones are written after every case, so a run stopped
-        # midway (a time limit) keeps what it measured.
-        results["rows"] = [r for r in results["rows"] if not _replaced(r, name, models)]
+        # This suite's old rows (of the selected cases) go now; the new ones are written after every
+        # case, so a run stopped midway (a time limit) keeps what it measured.
+        chosen = {case.name for case in suite_cases}
+        results["rows"] = [r for r in results["rows"]
+                           if not (_replaced(r, name, models) and (cases is None or r["case"] in chosen))]
         write_results(results, out, plot=False, log=log)
         try:
-            for case in SUITES[name](settings):
+            for case in suite_cases:
                 for row in run_case(case, device=device, roofline=roofline, timing=timing, log=log):
                     row.update(case.extra)
                     row["run"] = run_index
@@ -133,9 +185,11 @@ def run_benchmarks(quick: bool = False, out: str | Path = "outputs/bench", suite
                 status["seconds"] = time.perf_counter() - suite_start
                 run["seconds"] = time.perf_counter() - started
                 write_results(results, out, plot=False, log=log)
-            status["status"] = "ok"
+            if status["status"] == "running":
+                status["status"] = "ok"
         except Exception as err:  # noqa: BLE001 - one broken suite must not lose the others' results
             status.update(status="error", error=f"{type(err).__name__}: {err}")
+        if status["error"]:
             log(f"bench: suite {name} failed: {status['error']}")
         status["seconds"] = time.perf_counter() - suite_start
         run["seconds"] = time.perf_counter() - started

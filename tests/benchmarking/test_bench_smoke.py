@@ -145,3 +145,40 @@ def test_suite_names_parse():
         parse_suite("nope")
     with pytest.raises(ValueError, match="takes no model names"):
         parse_suite("decode:srpose_res50")
+
+
+def test_cases_selects_by_suite_and_case_name_and_keeps_the_other_rows(tmp_path):
+    from srpose_fast.benchmarking import selected_cases
+
+    ids = [f"{c.suite}/{c.name}" for c in selected_cases(cases=r"decode/shift\+flip|loss/", profile="tiny",
+                                                         device="cpu")]
+    assert ids == ["decode/shift+flip 64x48 N2", "sr_head_decode/shift+flip N1", "loss/fwd+bwd N1"]
+    quiet = [].append
+    first = run_benchmarks(profile="tiny", out=tmp_path, device="cpu", suites=["loss", "decode"], cases="loss/",
+                           log=quiet)
+    assert {r["suite"] for r in first["rows"]} == {"loss"} and set(first["suites"]) == {"loss"}
+    # A second selection into the same folder replaces only the rows of the cases it ran.
+    second = run_benchmarks(profile="tiny", out=tmp_path, device="cpu", suites=["decode"], cases=r"shift\+flip",
+                            log=quiet)
+    assert {(r["suite"], r["case"]) for r in second["rows"]} == {("loss", "fwd+bwd N1"),
+                                                                 ("decode", "shift+flip 64x48 N2")}
+    assert second["runs"][-1]["cases"] == r"shift\+flip"
+
+
+def test_cases_refuses_a_bad_or_empty_pattern():
+    from srpose_fast.benchmarking import selected_cases
+
+    with pytest.raises(ValueError, match="not a regular expression"):
+        selected_cases(cases="(", profile="tiny", device="cpu")
+    with pytest.raises(ValueError, match="matches none"):
+        selected_cases(cases="no such case", profile="tiny", device="cpu")
+
+
+def test_cli_lists_the_selected_cases_without_running_them(capsys):
+    from srpose_fast.cli import main
+
+    assert main(["bench", "--quick", "--list", "--cases", r"^deploy/"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith("deploy/") for line in lines)
+    assert main(["bench", "--list", "--cases", "no such case"]) == 2
+    assert "matches none" in capsys.readouterr().err
