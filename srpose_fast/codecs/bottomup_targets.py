@@ -1,0 +1,126 @@
+"""Bottom-up (Associative Embedding) training targets: multi-person heatmaps, joint indices, loss mask.
+
+The semantics are the original's (mmpose 0.x `HeatmapGenerator`, `JointsEncoder`,
+`BottomUpCocoDataset._get_mask`; SPEC.md section 6):
+
+- `joints` are (..., M, K, 3) = (x, y, v) in pixels of the heatmap, people padded with zeros. A joint
+  counts when v > 0 and its truncated position (int(x), int(y), truncation toward zero, so
+  -0.5 counts as 0) lies in the map.
+- Heatmap of joint k: the maximum over people of an unnormalised Gaussian of sigma centred on the
+  truncated position (peak 1), drawn in a window of 6 sigma + 3 pixels (51 x 51 for sigma 8):
+  pixel p of an axis is inside when round(c - 3 sigma - 1) <= p < round(c + 3 sigma + 2) (rounding
+  half to even, as numpy) and within the window's length.
+- Joint indices (..., M, K, 2) int32: person m's counted joints packed first, in joint order, as
+  (k * Hh * Wh + int(y) * Wh + int(x), 1); the rest (0, 0). The AE loss gathers its tags there.
+- Loss mask: 0 on crowd regions and on non-crowd people with num_keypoints 0, 1 elsewhere.
+
+The first two are torch functions (any device, batched over leading dimensions; numpy arrays are
+accepted); the mask is numpy (pycocotools), made per image in the data set.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+
+MAX_PEOPLE = 30
+
+
+def _as_joints(joints) -> torch.Tensor:
+    joints = torch.as_tensor(joints)
+    if joints.dim() < 2 or joints.shape[-1] != 3:
+        raise ValueError(f"joints must be (..., M, K, 3) = (x, y, v), got shape {tuple(joints.shape)}")
+    return joints if joints.is_floating_point() else joints.float()
+
+
+def _size(heatmap_size) -> tuple[int, int]:
+    if isinstance(heatmap_size, int):
+        return heatmap_size, heatmap_size
+    height, width = (int(v) for v in heatmap_size)
+    if height < 1 or width < 1:
+        raise ValueError(f"heatmap_size must be positive (H, W), got {heatmap_size}")
+    return height, width
+
+
+def counted_positions(joints: torch.Tensor, heatmap_size) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x, y, counted): the truncated integer positions (int64) and whether each joint is a target."""
+    joints = _as_joints(joints)
+    height, width = _size(heatmap_size)
+    x = torch.trunc(joints[..., 0]).long()
+    y = torch.trunc(joints[..., 1]).long()
+    counted = (joints[..., 2] > 0) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    return x, y, counted
+
+
+def _axis_distance2(centre: torch.Tensor, length: int, sigma: float) -> torch.Tensor:
+    """Squared distance (float32) to the window's Gaussian centre along one axis, +inf outside the
+    window: (..., length) for integer centres (...)."""
+    tmp = 3.0 * sigma
+    c = centre.double()
+    lo = torch.round(c - tmp - 1.0)
+    hi = torch.round(c + tmp + 2.0)
+    window = math.ceil(6.0 * sigma + 3.0)
+    pix = torch.arange(length, device=centre.device, dtype=torch.float64)
+    offset = pix - lo[..., None]  # position inside the window array, as the original's g[a:b] slice
+    inside = (pix >= lo[..., None]) & (pix < hi[..., None]) & (offset < window)
+    d = offset.float() - np.float32(tmp + 1.0)
+    return torch.where(inside, d * d, torch.full_like(d, float("inf")))
+
+
+def bottomup_heatmaps(joints, heatmap_size, sigma: float) -> torch.Tensor:
+    """Multi-person heatmap targets (..., K, Hh, Wh) float32 of `joints` (..., M, K, 3)."""
+    joints = _as_joints(joints)
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    height, width = _size(heatmap_size)
+    x, y, counted = counted_positions(joints, (height, width))
+    two_sigma2 = np.float32(2.0 * sigma * sigma)
+    dx2 = _axis_distance2(x, width, sigma)  # (..., M, K, W)
+    dy2 = _axis_distance2(y, height, sigma)  # (..., M, K, H)
+    dy2 = torch.where(counted[..., None], dy2, torch.full_like(dy2, float("inf")))
+    lead = joints.shape[:-3]
+    target = torch.zeros((*lead, joints.shape[-2], height, width), dtype=torch.float32, device=joints.device)
+    # One person at a time keeps the memory at one target's size; people that no sample uses are skipped.
+    people = counted.flatten(0, -3).any(dim=(0, 2)) if lead else counted.any(dim=-1)
+    for m in torch.nonzero(people).flatten().tolist():
+        arg = dy2[..., m, :, :, None] + dx2[..., m, :, None, :]
+        torch.maximum(target, torch.exp(-arg / two_sigma2), out=target)
+    return target
+
+
+def joint_indices(joints, heatmap_size, max_people: int = MAX_PEOPLE) -> torch.Tensor:
+    """The AE loss's joint indices (..., max_people, K, 2) int32 of `joints` (..., P, K, 3).
+
+    More than `max_people` people (padding rows included) raises IndexError, as the original does.
+    """
+    joints = _as_joints(joints)
+    height, width = _size(heatmap_size)
+    people, num_joints = joints.shape[-3], joints.shape[-2]
+    if people > max_people:
+        raise IndexError(f"{people} people in an image, more than max_people = {max_people}")
+    x, y, counted = counted_positions(joints, (height, width))
+    k = torch.arange(num_joints, device=joints.device)
+    flat = k * (height * width) + y * width + x
+    rank = torch.cumsum(counted.long(), dim=-1) - 1
+    slot = torch.where(counted, rank, torch.full_like(rank, num_joints))  # uncounted go to a spare slot
+    values = torch.stack([torch.where(counted, flat, 0), counted.long()], dim=-1)
+    out = torch.zeros((*joints.shape[:-3], max_people, num_joints + 1, 2), dtype=torch.long, device=joints.device)
+    out[..., :people, :, :].scatter_(-2, slot[..., None].expand(*slot.shape, 2), values)
+    return out[..., :num_joints, :].to(torch.int32)
+
+
+def ignore_mask(annotations: Sequence[dict], height: int, width: int) -> np.ndarray:
+    """bool (height, width): False where the loss ignores pixels (crowd regions, people without keypoints)."""
+    from pycocotools import mask as mask_utils
+
+    covered = np.zeros((height, width), dtype=np.float32)
+    for obj in annotations:
+        segmentation = obj.get("segmentation")
+        if not segmentation or not (obj.get("iscrowd", 0) or obj.get("num_keypoints", 0) == 0):
+            continue
+        rles = mask_utils.frPyObjects(segmentation, height, width)
+        for rle in rles if isinstance(rles, list) else [rles]:
+            covered += mask_utils.decode(rle)
+    return covered < 0.5
