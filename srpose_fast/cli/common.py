@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-DECODE_METHOD_CHOICES = ("argmax", "shift", "dark", "dark_udp")
+from ..codecs.conventions import DECODE_METHODS
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="a training config file, or a zoo model name")
     p.add_argument("--checkpoint", help="weights to load (a trainer checkpoint)")
-    p.add_argument("--method", default="shift", choices=DECODE_METHOD_CHOICES)
+    p.add_argument("--method", default="shift", choices=DECODE_METHODS)
     p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     p.add_argument("--device", default=None)
 

@@ -1,12 +1,25 @@
-"""Targets (encode) and decoders (decode): the torch reference semantics every kernel is tested against."""
-from .decoders import (DECODE_METHODS, decode_locations, gaussian_blur, heatmap_argmax, refine_dark,
-                       refine_dark_udp, refine_shift)
-from .flip import flip_merge
-from .targets import TARGET_METHODS, encode_heatmaps, pooled_target
-from .transforms import box_to_center_scale, heatmap_to_box, heatmap_to_image, image_to_heatmap
+"""Targets (encode), decoders (decode) and the codec that owns every unit conversion.
 
-__all__ = [
-    "DECODE_METHODS", "TARGET_METHODS", "box_to_center_scale", "decode_locations", "encode_heatmaps",
-    "flip_merge", "gaussian_blur", "heatmap_argmax", "heatmap_to_box", "heatmap_to_image", "image_to_heatmap",
-    "pooled_target", "refine_dark", "refine_dark_udp", "refine_shift",
-]
+The names load on first use, so `srpose_fast.codecs.conventions` (the shared constants) imports without
+torch: the torch-free deployment decoder and the CLI read it.
+"""
+import importlib
+
+_HOMES = {
+    "DECODE_METHODS": "conventions", "PIXEL_STD": "conventions", "SRPOSE_STAGE_WEIGHTS": "conventions",
+    "TARGET_METHODS": "conventions", "dark_blur_sigma": "conventions", "sigma_for_height": "conventions",
+    "HeatmapCodec": "heatmap_codec",
+    "decode_locations": "decoders", "gaussian_blur": "decoders", "heatmap_argmax": "decoders",
+    "refine_dark": "decoders", "refine_dark_udp": "decoders", "refine_shift": "decoders",
+    "flip_merge": "flip",
+    "encode_heatmaps": "targets", "pooled_target": "targets",
+    "box_to_center_scale": "transforms", "heatmap_to_box": "transforms", "heatmap_to_image": "transforms",
+    "image_to_heatmap": "transforms",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

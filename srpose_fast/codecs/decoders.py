@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-DECODE_METHODS = ("argmax", "shift", "dark", "dark_udp")
+from .conventions import DECODE_METHODS, dark_blur_sigma
 
 
 def heatmap_argmax(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,8 +69,8 @@ def refine_shift(heatmaps: torch.Tensor, locs: torch.Tensor, scores: torch.Tenso
 def gaussian_blur(heatmaps: torch.Tensor, kernel: int = 11) -> torch.Tensor:
     """Per-map normalised Gaussian blur, zero padding, rescaled to each map's original maximum.
 
-    The kernel has odd size k and sigma = 0.3 * ((k - 1) / 2 - 1) + 0.8 (OpenCV's rule for
-    sigma = 0; OpenCV's fixed tables for k <= 7 are not used). A map whose blurred maximum is 0
+    The kernel has odd size k and sigma `dark_blur_sigma(k)` (OpenCV's rule for sigma = 0). A map whose
+    blurred maximum is 0
     is left unscaled. Returns float32 (N, K, H, W).
     """
     if not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
@@ -80,7 +80,7 @@ def gaussian_blur(heatmaps: torch.Tensor, kernel: int = 11) -> torch.Tensor:
     if maps.numel() == 0:
         return maps.clone()
     radius = (kernel - 1) // 2
-    sigma = 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8
+    sigma = dark_blur_sigma(kernel)
     offsets = torch.arange(kernel, device=maps.device, dtype=torch.float32) - radius
     g = torch.exp(-(offsets * offsets) / (2.0 * sigma * sigma))
     g = g / g.sum()

@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-TARGET_METHODS = ("msra", "unbiased", "udp")
+from .conventions import TARGET_METHODS
 
 
 def check_target_inputs(keypoints: torch.Tensor, weights: torch.Tensor, size: Sequence[int], sigma: float,

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-PIXEL_STD = 200.0
+from .conventions import PIXEL_STD
 
 
 def _check_pairs(name: str, value: torch.Tensor, n: int) -> None:
@@ -63,7 +63,7 @@ def box_to_center_scale(boxes_xywh: torch.Tensor, aspect_ratio: float, padding: 
     """mmpose's _xywh2cs at test time: center (N, 2) and scale (N, 2) of boxes (N, 4) (x, y, w, h).
 
     The box is widened in w or h to the aspect ratio w / h (the input's width / height), then
-    scale = (w, h) / 200 * padding.
+    scale = (w, h) / PIXEL_STD * padding.
     """
     if boxes_xywh.dim() != 2 or boxes_xywh.shape[-1] != 4:
         raise ValueError(f"boxes_xywh must be (N, 4), got shape {tuple(boxes_xywh.shape)}")

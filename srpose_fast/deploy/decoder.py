@@ -17,9 +17,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..codecs.conventions import DECODE_METHODS
 from ..keypoint_sets import COCO
 
-DECODE_METHODS = ("argmax", "shift", "dark", "dark_udp")
 COCO_FLIP_INDICES = COCO.flip_indices
 
 _BUILD_HINT = ("build it with a C++17 compiler and pybind11 from the repository root: "

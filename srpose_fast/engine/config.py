@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..ops.multi_stage_loss import TARGET_METHODS
+from ..codecs.conventions import TARGET_METHODS
 
 AMP_MODES = ("auto", "bf16", "fp16", "none")
 OPTIMIZERS = ("adam", "adamw")

@@ -27,7 +27,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..codecs.targets import TARGET_METHODS, encode_heatmaps
+from ..codecs.conventions import TARGET_METHODS, sigma_for_height
+from ..codecs.targets import encode_heatmaps
 from ..codecs.transforms import box_to_center_scale, image_to_heatmap
 from ..keypoint_sets import COCO, KeypointSet, get_keypoint_set
 from ..ops.decode import decode_heatmaps
@@ -92,7 +93,7 @@ def quantization_table(ann_file, *, sizes=SIZES, decoders=DECODERS, input_size=(
     table: dict[str, dict[str, float]] = {}
     for size in sizes:
         height, width = int(size[0]), int(size[1])
-        sigma = sigma_at_256 * height / 256.0
+        sigma = sigma_for_height(sigma_at_256, height)
         found = {d: ([], []) for d in decoders}
         for a in range(0, len(ids), chunk):
             sl = slice(a, a + chunk)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..codecs.conventions import dark_blur_sigma
 from .decode import transform_preds
 
 DARK_METHODS = ("dark", "dark_udp")
@@ -27,7 +28,7 @@ def blur_like_mmpose(maps: np.ndarray, kernel: int) -> np.ndarray:
     import cv2
 
     border = (kernel - 1) // 2
-    sigma = 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8
+    sigma = dark_blur_sigma(kernel)
     out = np.empty_like(maps, dtype=np.float32)
     for k, plane in enumerate(maps):
         padded = np.pad(plane.astype(np.float32), border)

@@ -10,13 +10,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..codecs.conventions import PIXEL_STD
+
 BLOCK = 16
 
 
 def transform_preds(coords: np.ndarray, center: np.ndarray, scale: np.ndarray,
                     output_size: tuple[int, int]) -> np.ndarray:
     """mmpose 0.x transform_preds, non-UDP: heatmap pixels (K, 2) to image pixels; output_size (W, H)."""
-    scale = scale * 200.0
+    scale = scale * PIXEL_STD
     scale_x = scale[0] / output_size[0]
     scale_y = scale[1] / output_size[1]
     target_coords = np.ones_like(coords)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-TARGET_METHODS = ("msra", "unbiased", "udp")
+from ..codecs.conventions import TARGET_METHODS
 
 
 def generate_target(joints: np.ndarray, visible: np.ndarray, heatmap_size: tuple[int, int], sigma: float,

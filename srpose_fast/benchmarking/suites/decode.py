@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...codecs.conventions import PIXEL_STD
 from ...keypoint_sets import COCO
 from ...ops.decode import SUPPORTED_BACKENDS, decode_heatmaps
 from ...reference.dark_decode import mmpose_dark_decode
@@ -88,7 +89,7 @@ def decoded_keypoints_check(method: str, height: int, width: int):
     def check(inputs, expected, output, provider):
         ref_kp, ref_scores = (np.asarray(v, dtype=np.float64) for v in expected)
         kp, scores = (np.asarray(v, dtype=np.float64) for v in output)
-        px = float((inputs["scale_np"] * 200 / np.array([width, height])).max())
+        px = float((inputs["scale_np"] * PIXEL_STD / np.array([width, height])).max())
         kp_tol = PX_TOL[method] * px
         if kp.shape != ref_kp.shape or scores.shape != ref_scores.shape:
             return CheckResult(False, float("inf"), kp_tol, "image px", "shapes differ")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from ...codecs.conventions import SRPOSE_STAGE_WEIGHTS
 from ...ops.multi_stage_loss import SUPPORTED_BACKENDS, multi_stage_loss
 from ...reference.loss import srpose_losses
 from ...reference.pipeline import make_targets
@@ -28,7 +29,6 @@ from .common import FP32_ONLY, Settings, require_backend
 JOINTS = 17
 SIGMA = 8.0
 SIZES = ((8, 6), (64, 48), (64, 48), (64, 48), (256, 192))
-STAGE_WEIGHTS = (1e-4, 1.0, 1.0, 1.0, 1.0)
 FP32_TOL = 1e-4
 
 
@@ -74,7 +74,7 @@ def _provider(backend: str, settings: Settings) -> Provider:
         def run(inputs):
             keypoints = torch.from_numpy(inputs["kp_np"]).to(device)
             weight = torch.from_numpy(inputs["vis_np"]).to(device)
-            loss = multi_stage_loss(inputs["preds"], keypoints, weight, sigma=SIGMA, stage_weights=STAGE_WEIGHTS,
+            loss = multi_stage_loss(inputs["preds"], keypoints, weight, sigma=SIGMA, stage_weights=SRPOSE_STAGE_WEIGHTS,
                                     backend=backend)
             return (loss.detach(), *torch.autograd.grad(loss, inputs["preds"]))
         return run

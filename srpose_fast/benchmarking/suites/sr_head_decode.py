@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...codecs.conventions import PIXEL_STD
 from ...keypoint_sets import COCO
 from ...ops.decode import SUPPORTED_BACKENDS as DECODE_BACKENDS
 from ...ops.decode import decode_heatmaps
@@ -71,7 +72,7 @@ def make_inputs(n: int, flip: bool, dtype: torch.dtype, device: torch.device):
         bias = torch.zeros(JOINTS * UPSCALE ** 2, device=device, dtype=dtype)
         width, height = W * UPSCALE, H * UPSCALE
         center = np.tile(np.array([[width / 2, height / 2]], dtype=np.float32), (n, 1))
-        scale = np.tile(np.array([[width / 200, height / 200]], dtype=np.float32), (n, 1))
+        scale = np.tile(np.array([[width / PIXEL_STD, height / PIXEL_STD]], dtype=np.float32), (n, 1))
         return {"emb": emb, "flipped": flipped, "w": weight, "b": bias, "center_np": center, "scale_np": scale,
                 "center": torch.from_numpy(center).to(device), "scale": torch.from_numpy(scale).to(device)}
     return make
