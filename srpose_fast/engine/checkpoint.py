@@ -3,7 +3,7 @@
 A checkpoint is a dict of tensors, plain containers, numbers and strings only, so that
 `torch.load(weights_only=True)` reads it (no pickled classes, no code run on load):
 
-    format_version, model_name, model (state dict), optimizer, scheduler, scaler,
+    format_version, model_name, keypoint_set (its name), model (state dict), optimizer, scheduler, scaler,
     epoch (epochs completed), iteration (optimiser steps taken), config (dict), rng, extra
 
 `rng` is a list with one entry per process (rank order) of the Python, NumPy, torch CPU and
@@ -26,27 +26,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+# The errors and unwrap_model are re-exported: the trainer and users import them from here.
+from ..models.weights import CheckpointError, CheckpointMismatchError, check_fit, map_to_native, unwrap_model
+from ..models.weights.reading import read_file
+
 FORMAT_VERSION = 1
-_MAX_KEYS_SHOWN = 8
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot be read (missing, truncated, corrupt, not a checkpoint)."""
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint whose weights do not fit the model (another architecture or keypoint set)."""
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The module inside DistributedDataParallel / DataParallel / torch.compile wrappers."""
-    while True:
-        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
-            return model
 
 
 # ---------------------------------------------------------------------------------------------- RNG
@@ -131,6 +115,7 @@ def build_checkpoint(model: nn.Module, *, optimizer=None, scheduler=None, scaler
     return {
         "format_version": FORMAT_VERSION,
         "model_name": model_name,
+        "keypoint_set": getattr(getattr(unwrap_model(model), "keypoint_set", None), "name", None),
         "model": unwrap_model(model).state_dict(),
         "optimizer": _state_or_none(optimizer),
         "scheduler": _state_or_none(scheduler),
@@ -153,57 +138,18 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, also: tuple[str | Pat
     return path
 
 
-def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """`torch.load(weights_only=True)` with errors that name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
-        raise CheckpointError(f"cannot read checkpoint {path} ({path.stat().st_size} bytes): the file is "
-                              f"truncated, corrupt or not a checkpoint ({type(err).__name__}: {err})") from err
+def read_checkpoint(path: str | Path) -> dict:
+    """A srpose-fast training checkpoint, read on the CPU with `torch.load(weights_only=True)`; errors
+    name the file. (Weights of other layouts load with `models.weights.load_weights`.)"""
+    checkpoint = read_file(path)
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
-        raise CheckpointError(f"{path} is not a srpose-fast training checkpoint (no 'model' entry)")
+        raise CheckpointError(f"{path} is not a srpose-fast training checkpoint (no 'model' entry); "
+                              f"`srpose-fast convert` turns released SRPose / mmpose weights into one")
     return checkpoint
 
 
-def _shown(keys) -> str:
-    keys = sorted(keys)
-    more = f" ... and {len(keys) - _MAX_KEYS_SHOWN} more" if len(keys) > _MAX_KEYS_SHOWN else ""
-    return ", ".join(keys[:_MAX_KEYS_SHOWN]) + more
-
-
-def check_compatible(state: dict, model: nn.Module, *, path: str | Path, checkpoint_model: str | None,
-                     expected_model: str | None) -> None:
-    """Raise CheckpointMismatchError naming both models and the missing, unexpected and
-    mis-shaped keys when `state` does not fit `model` exactly."""
-    own = unwrap_model(model).state_dict()
-    missing = set(own) - set(state)
-    unexpected = set(state) - set(own)
-    shapes = {k: (tuple(state[k].shape), tuple(own[k].shape)) for k in set(own) & set(state)
-              if tuple(state[k].shape) != tuple(own[k].shape)}
-    names_differ = checkpoint_model and expected_model and checkpoint_model != expected_model
-    if not (missing or unexpected or shapes or names_differ):
-        return
-    lines = [f"checkpoint {path} holds model {checkpoint_model or '(unnamed)'!r}, "
-             f"but the model being loaded is {expected_model or '(unnamed)'!r}"]
-    if missing:
-        lines.append(f"  {len(missing)} keys missing from the checkpoint: {_shown(missing)}")
-    if unexpected:
-        lines.append(f"  {len(unexpected)} unexpected keys in the checkpoint: {_shown(unexpected)}")
-    if shapes:
-        shown = [f"{k} {shapes[k][0]} vs {shapes[k][1]}" for k in sorted(shapes)[:_MAX_KEYS_SHOWN]]
-        more = f" ... and {len(shapes) - _MAX_KEYS_SHOWN} more" if len(shapes) > _MAX_KEYS_SHOWN else ""
-        lines.append(f"  {len(shapes)} keys with other shapes (checkpoint vs model): {', '.join(shown)}{more}")
-    if not (missing or unexpected or shapes):
-        lines.append("  the weights fit, but the names differ; pass the right model name or build that model")
-    raise CheckpointMismatchError("\n".join(lines))
-
-
 def load_checkpoint(path: str | Path, model: nn.Module, *, optimizer=None, scheduler=None, scaler=None,
-                    model_name: str | None = None, restore_rng: bool = False, rank: int = 0,
-                    map_location="cpu") -> dict:
+                    model_name: str | None = None, restore_rng: bool = False, rank: int = 0) -> dict:
     """Load a checkpoint into `model` (and, when given, the optimiser, scheduler and scaler).
 
     Args:
@@ -213,9 +159,8 @@ def load_checkpoint(path: str | Path, model: nn.Module, *, optimizer=None, sched
     Returns the checkpoint dict (epoch, iteration, config, ...).
     Raises FileNotFoundError, CheckpointError (unreadable file), CheckpointMismatchError.
     """
-    checkpoint = read_checkpoint(path, map_location=map_location)
-    check_compatible(checkpoint["model"], model, path=path, checkpoint_model=checkpoint.get("model_name"),
-                     expected_model=model_name)
+    checkpoint = read_checkpoint(path)
+    check_fit(map_to_native(checkpoint, path), model, path=path, model_name=model_name)
     unwrap_model(model).load_state_dict(checkpoint["model"])
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("scaler", scaler)):
         if obj is None:

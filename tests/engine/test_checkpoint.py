@@ -123,18 +123,37 @@ def test_wrong_architecture_is_refused(tmp_path):
     with pytest.raises(CheckpointMismatchError) as err:
         load_checkpoint(path, tiny_model(width=8), model_name="tiny")
     message = str(err.value)
-    assert "'tiny_wide'" in message and "'tiny'" in message and str(path) in message
-    assert "backbone.body.0.weight (16, 3, 3, 3) vs (8, 3, 3, 3)" in message
+    assert message.startswith(f"checkpoint {path} holds tiny_wide (coco, 17 keypoints), but the model being "
+                              f"loaded is tiny (coco, 17 keypoints)")
+    assert "other shapes, file vs model (11): backbone.body.0.weight (16, 3, 3, 3) vs (8, 3, 3, 3)" in message
+    assert len(err.value.shape_mismatches) == 11 and not err.value.missing and not err.value.unexpected
 
     from srpose_fast.models import build_model
 
     demo = save_checkpoint(tmp_path / "demo.pth", build_model("srpose_demo"), model_name="srpose_demo")
-    with pytest.raises(CheckpointMismatchError, match=r"(?s)'srpose_demo'.*'tiny'.*missing.*unexpected"):
+    with pytest.raises(CheckpointMismatchError, match=r"(?s)holds srpose_demo .*is tiny .*missing from the file "
+                                                      r"\(12\).*unexpected in the file \(465\).*build srpose_demo to load this file"):
         load_checkpoint(demo, tiny_model(), model_name="tiny")
     # Same weights, other name: refused as well (the name is what says what the weights mean).
-    with pytest.raises(CheckpointMismatchError, match="names differ"):
+    with pytest.raises(CheckpointMismatchError, match="the weights fit, but the file was saved for a"):
         load_checkpoint(save_checkpoint(tmp_path / "a.pth", tiny_model(), model_name="a"), tiny_model(),
                         model_name="b")
+
+
+def test_other_keypoint_set_says_what_differs(tmp_path):
+    """Issue 15: a CrowdPose checkpoint of a model loaded into the COCO build of the same model names
+    the keypoint sets (it said "holds model 'srpose_demo', but the model being loaded is 'srpose_demo'")."""
+    from srpose_fast.models import build_model
+
+    path = save_checkpoint(tmp_path / "crowd.pth", build_model("srpose_demo", keypoint_set="crowdpose"),
+                           model_name="srpose_demo")
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_checkpoint(path, build_model("srpose_demo"), model_name="srpose_demo")
+    first, *rest = str(err.value).splitlines()
+    assert first == (f"checkpoint {path} holds srpose_demo (crowdpose, 14 keypoints), but the model being loaded "
+                     f"is srpose_demo (coco, 17 keypoints)")
+    assert "head.lr_head.0.weight (14, 256, 1, 1) vs (17, 256, 1, 1)" in str(err.value)
+    assert rest[-1].strip().startswith("build the model for the file's keypoints (crowdpose, 14 keypoints)")
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "not_a_checkpoint"])

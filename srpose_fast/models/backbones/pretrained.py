@@ -15,41 +15,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..weights.errors import CheckpointMismatchError
+
 WRAPPER_KEYS = ("state_dict", "model", "module")
 # Classification heads: torchvision/timm ResNet `fc`, HRNet's ImageNet head (incre/downsamp/final
 # layer + classifier). The official pose HRNet's `final_layer` is its 1x1 heatmap conv.
 CLASSIFICATION_PREFIXES = ("fc.", "classifier.", "incre_modules.", "downsamp_modules.", "final_layer.")
 FUSE_ROW = re.compile(r"^(stage\d+\.\d+)\.fuse_layers\.(\d+)\.")
 BRANCH = re.compile(r"^(stage\d+\.\d+)\.branches\.(\d+)\.")
-REPORT_LIMIT = 20
-
-
-class CheckpointMismatchError(ValueError):
-    """The file's keys or shapes do not fit the model; the message names the offending keys (first
-    20 of each kind), the `missing`, `unexpected` and `shape_mismatches` attributes hold them all."""
-
-    def __init__(self, path: Path, model_name: str, missing: list[str], unexpected: list[str],
-                 shape_mismatches: list[tuple[str, tuple[int, ...], tuple[int, ...]]]):
-        self.path = path
-        self.missing = missing
-        self.unexpected = unexpected
-        self.shape_mismatches = shape_mismatches
-        lines = [f"checkpoint {path} does not fit {model_name}:"]
-        if missing:
-            lines.append(_section(f"keys the model needs that the file lacks ({len(missing)})", missing))
-        if unexpected:
-            lines.append(_section(f"keys in the file that have no place in the model ({len(unexpected)})",
-                                  unexpected))
-        if shape_mismatches:
-            shown = [f"{key}: file {list(file)} vs model {list(model)}" for key, file, model in shape_mismatches]
-            lines.append(_section(f"shape mismatches ({len(shape_mismatches)})", shown))
-        super().__init__("\n".join(lines))
-
-
-def _section(title: str, items: list[str]) -> str:
-    shown = items[:REPORT_LIMIT]
-    more = f"\n    ... and {len(items) - REPORT_LIMIT} more" if len(items) > REPORT_LIMIT else ""
-    return f"  {title}:\n" + "\n".join(f"    {item}" for item in shown) + more
 
 
 def _unwrap(obj: object, path: Path) -> Mapping[str, object]:
