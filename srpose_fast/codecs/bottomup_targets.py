@@ -54,19 +54,36 @@ def counted_positions(joints: torch.Tensor, heatmap_size) -> tuple[torch.Tensor,
     return x, y, counted
 
 
-def _axis_distance2(centre: torch.Tensor, length: int, sigma: float) -> torch.Tensor:
-    """Squared distance (float32) to the window's Gaussian centre along one axis, +inf outside the
-    window: (..., length) for integer centres (...)."""
+def axis_windows(position: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(lo, hi, centre) float64 of the Gaussian window along one axis for integer positions: the pixels
+    lo <= p < hi are drawn (the original's round(c - 3 sigma - 1) .. round(c + 3 sigma + 2), at most the
+    window array's ceil(6 sigma + 3) pixels), with value exp(-(p - centre)^2 / 2 sigma^2)."""
     tmp = 3.0 * sigma
-    c = centre.double()
+    c = position.double()
     lo = torch.round(c - tmp - 1.0)
-    hi = torch.round(c + tmp + 2.0)
-    window = math.ceil(6.0 * sigma + 3.0)
-    pix = torch.arange(length, device=centre.device, dtype=torch.float64)
-    offset = pix - lo[..., None]  # position inside the window array, as the original's g[a:b] slice
-    inside = (pix >= lo[..., None]) & (pix < hi[..., None]) & (offset < window)
-    d = offset.float() - np.float32(tmp + 1.0)
+    hi = torch.minimum(torch.round(c + tmp + 2.0), lo + math.ceil(6.0 * sigma + 3.0))
+    return lo, hi, lo + (tmp + 1.0)
+
+
+def _axis_distance2(position: torch.Tensor, length: int, sigma: float) -> torch.Tensor:
+    """Squared distance (float32) to the window's Gaussian centre along one axis, +inf outside the
+    window: (..., length) for integer positions (...). As the original: (offset in the window - (3 sigma + 1))^2."""
+    lo, hi, _ = axis_windows(position, sigma)
+    pix = torch.arange(length, device=position.device, dtype=torch.float64)
+    inside = (pix >= lo[..., None]) & (pix < hi[..., None])
+    d = (pix - lo[..., None]).float() - np.float32(3.0 * sigma + 1.0)
     return torch.where(inside, d * d, torch.full_like(d, float("inf")))
+
+
+def joint_windows(joints, heatmap_size, sigma: float) -> torch.Tensor:
+    """(..., M, K, 6) float32 = (x_lo, x_hi, y_lo, y_hi, cx, cy): each joint's Gaussian window and centre
+    in heatmap pixels, all zero (an empty window) for a joint that is not a target. What the fused
+    loss kernels draw the targets from."""
+    x, y, counted = counted_positions(joints, heatmap_size)
+    x_lo, x_hi, cx = axis_windows(x, sigma)
+    y_lo, y_hi, cy = axis_windows(y, sigma)
+    windows = torch.stack([x_lo, x_hi, y_lo, y_hi, cx, cy], dim=-1).float()
+    return torch.where(counted[..., None], windows, torch.zeros_like(windows))
 
 
 def bottomup_heatmaps(joints, heatmap_size, sigma: float) -> torch.Tensor:

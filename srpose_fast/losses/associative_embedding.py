@@ -48,8 +48,7 @@ def gather_tags(tags: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor
     flat = tags.reshape(n, -1)
     index = indices[..., 0].long()
     indexed = indices[..., 1] > 0
-    if indexed.any() and (index[indexed].min() < 0 or index[indexed].max() >= flat.shape[1]):
-        raise ValueError(f"tag loss: a joint index lies outside the {flat.shape[1]} tag values of an image")
+    # An index past the tag values fails in gather (no data-dependent check here: torch.compile traces this).
     index = torch.where(indexed, index, torch.zeros_like(index))
     values = flat.gather(1, index.reshape(n, -1)).reshape(index.shape).to(_compute_dtype(flat))
     return values, indexed
@@ -82,19 +81,26 @@ def tag_loss(tags: torch.Tensor, indices: torch.Tensor, loss_type: str = "exp") 
     return push_pull_from_values(values, indexed, loss_type)
 
 
+def combine_terms(heatmap: torch.Tensor, push: torch.Tensor, pull: torch.Tensor, *,
+                  heatmap_factor: float = HEATMAP_FACTOR, push_factor: float = PUSH_FACTOR,
+                  pull_factor: float = PULL_FACTOR) -> dict[str, torch.Tensor]:
+    """The loss terms from the per-image terms (N,): batch means times their factors, and their sum `loss`."""
+    losses = {"heatmap_loss": heatmap.mean() * heatmap_factor, "push_loss": push.mean() * push_factor,
+              "pull_loss": pull.mean() * pull_factor}
+    losses["loss"] = losses["heatmap_loss"] + losses["push_loss"] + losses["pull_loss"]
+    return losses
+
+
 def associative_embedding_loss(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-                               indices: torch.Tensor, *, loss_type: str = "exp",
-                               heatmap_factor: float = HEATMAP_FACTOR, push_factor: float = PUSH_FACTOR,
-                               pull_factor: float = PULL_FACTOR) -> dict[str, torch.Tensor]:
+                               indices: torch.Tensor, *, loss_type: str = "exp", **factors) -> dict[str, torch.Tensor]:
     """The original's loss of one output (N, 2K, H, W) = K heatmaps then K tags, batch-averaged terms.
 
-    Returns `heatmap_loss`, `push_loss`, `pull_loss` and their sum `loss` (float32 scalars).
+    Returns `heatmap_loss`, `push_loss`, `pull_loss` and their sum `loss` (float32 scalars); `factors` are
+    `combine_terms`' (heatmap_factor, push_factor, pull_factor).
     """
     num_joints = target.shape[1]
     if output.dim() != 4 or output.shape[1] != 2 * num_joints:
         raise ValueError(f"bottom-up loss: output must be (N, 2K = {2 * num_joints}, H, W), got {tuple(output.shape)}")
-    heatmap = masked_heatmap_loss(output[:, :num_joints], target, mask).mean() * heatmap_factor
+    heatmap = masked_heatmap_loss(output[:, :num_joints], target, mask)
     push, pull = tag_loss(output[:, num_joints:], indices, loss_type)
-    losses = {"heatmap_loss": heatmap, "push_loss": push.mean() * push_factor, "pull_loss": pull.mean() * pull_factor}
-    losses["loss"] = losses["heatmap_loss"] + losses["push_loss"] + losses["pull_loss"]
-    return losses
+    return combine_terms(heatmap, push, pull, **factors)

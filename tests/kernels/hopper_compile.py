@@ -117,7 +117,8 @@ def resident_warps(registers: int, shared_bytes: int, num_warps: int) -> int:
 
 def variants(quick: bool):
     """(label, call) for every launcher variant; `quick` keeps one of each kernel and method."""
-    from srpose_fast.kernels import decode, multi_stage_loss, sr_head, sr_head_decode
+    from srpose_fast.codecs.bottomup_targets import joint_windows
+    from srpose_fast.kernels import bottomup_loss, decode, multi_stage_loss, sr_head, sr_head_decode
 
     dtypes = ["float32", "bfloat16"] if quick else list(DTYPES)
     gen = torch.Generator().manual_seed(0)
@@ -166,6 +167,17 @@ def variants(quick: bool):
                 yield f"loss backward {method} {h}x{w} {dtype}", lambda pred=pred, m=method: (
                     multi_stage_loss.heatmap_mse_loss_backward(torch.ones(()), pred, keypoints, visible, 8.0,
                                                                full_h, full_w, m))
+
+    # The bottom-up loss at the SR head's 512x512 (sigma 8) and the baseline's 128x128 (sigma 2), 30 people.
+    for size, sigma in ((512, 8.0), (128, 2.0)):
+        joints = torch.cat([rand(2, 30, JOINTS, 2) * size, torch.ones(2, 30, JOINTS, 1)], dim=-1)
+        windows, mask = joint_windows(joints, size, sigma), torch.ones(2, size, size)
+        for dtype in (dtypes if size == 512 else ["float32"]):
+            pred = rand(2, JOINTS, size, size, dtype=dtype)
+            yield f"bottomup loss {size} {dtype}", lambda pred=pred, w=windows, m=mask, s=sigma: (
+                bottomup_loss.bottomup_heatmap_loss_forward(pred, w, m, s))
+            yield f"bottomup loss backward {size} {dtype}", lambda pred=pred, w=windows, m=mask, s=sigma: (
+                bottomup_loss.bottomup_heatmap_loss_backward(torch.ones(2), pred, w, m, s))
 
 
 def main(argv=None) -> int:
