@@ -1,8 +1,9 @@
 """Top-down COCO-format keypoint data set: one sample per person box, mmpose 0.x semantics.
 
-Works for COCO, CrowdPose and MPII converted to COCO format: the keypoint count of the file is
-checked against the keypoint set. Person boxes come from the ground truth (train, or evaluation
-with ground-truth boxes) or from a COCO detection results JSON (evaluation).
+Works for COCO, CrowdPose and MPII converted to COCO format (the keypoint count of the file is
+checked against the keypoint set), and for MPII in mmpose's own layout (a JSON list of persons,
+read by `data/mpii.py`; `coco` is then None). Person boxes come from the ground truth (train, or
+evaluation with ground-truth boxes) or from a COCO detection results JSON (evaluation).
 
 Which instances become samples (as mmpose's TopDownCocoDataset):
 - ground-truth boxes: non-crowd person annotations whose box, clipped to the image, is not
@@ -27,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..keypoint_sets import COCO, KeypointSet, get_keypoint_set
+from .mpii import is_mpii_annotations, mpii_samples
 from .transforms import AugmentParams, box_to_center_scale, eval_transform, train_transform
 
 
@@ -96,6 +98,15 @@ class TopDownCocoDataset(Dataset):
             raise ValueError("detections are for evaluation; pass train=False")
 
         data = _load_json(self.ann_file, "annotation file")
+        self.num_dropped_boxes = 0
+        self.num_without_keypoints = 0
+        if is_mpii_annotations(data):  # mmpose's MPII layout: a list of persons, no COCO index
+            if detections is not None:
+                raise ValueError(f"{self.ann_file} is in mmpose's MPII layout, which is evaluated on its own "
+                                 f"person boxes: detections are for COCO-format files")
+            self.coco = None
+            self.samples = mpii_samples(data, self.ann_file, self.img_prefix, self.keypoint_set, padding=padding)
+            return
         self._check(data)
         from pycocotools.coco import COCO as _COCOApi
 
@@ -104,8 +115,6 @@ class TopDownCocoDataset(Dataset):
         with contextlib.redirect_stdout(io.StringIO()):
             self.coco.createIndex()
 
-        self.num_dropped_boxes = 0
-        self.num_without_keypoints = 0
         if detections is None:
             self.samples = self._gt_samples()
         else:
@@ -149,7 +158,7 @@ class TopDownCocoDataset(Dataset):
             if bbox is not None and len(bbox) != 4:
                 raise ValueError(f"{where}: annotations[{i}] (id {ann.get('id')}) bbox must be [x, y, w, h]")
 
-    def _sample(self, img, bbox, keypoints, visible, box_score, area):
+    def _sample(self, img, bbox, keypoints, visible, box_score, area, ann_id=None):
         center, scale = box_to_center_scale(*bbox, self.input_size, self.padding)
         return {
             "image_id": img["id"], "file": self.img_prefix / img["file_name"],
@@ -157,6 +166,7 @@ class TopDownCocoDataset(Dataset):
             "bbox": np.asarray(bbox, dtype=np.float32), "center": center, "scale": scale,
             "keypoints": keypoints, "visible": visible,
             "box_score": float(box_score), "area": float(area),
+            "ann_id": ann_id,  # the annotation of a ground-truth box; None for a detection
         }
 
     def _gt_samples(self) -> list[dict]:
@@ -181,7 +191,7 @@ class TopDownCocoDataset(Dataset):
                     continue
                 visible = (kpts[:, 2] > 0).astype(np.float32)  # v = 1 and v = 2 both count, as in mmpose
                 samples.append(self._sample(img, (x1, y1, x2 - x1, y2 - y1), kpts[:, :2] * visible[:, None],
-                                            visible, 1.0, ann.get("area", (x2 - x1) * (y2 - y1))))
+                                            visible, 1.0, ann.get("area", (x2 - x1) * (y2 - y1)), ann.get("id")))
         return samples
 
     def _detection_samples(self, detections, min_box_score: float) -> list[dict]:
@@ -218,7 +228,7 @@ class TopDownCocoDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         s = self.samples[index]
         image = read_image(s["file"])
-        if image.shape[:2] != s["size"]:
+        if s["size"] is not None and image.shape[:2] != s["size"]:
             raise ValueError(f"image {s['file']} is {image.shape[1]}x{image.shape[0]} (WxH) but "
                              f"{self.ann_file} says {s['size'][1]}x{s['size'][0]}")
         if self.train:

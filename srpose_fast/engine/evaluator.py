@@ -1,25 +1,19 @@
-"""Top-down evaluation: predict every person box of a data set, rescore, OKS-NMS, COCO AP.
+"""Top-down evaluation: predict every person box of a data set, then score it as its benchmark does.
 
-What `evaluate` does, as SRPose's code (mmpose 0.x TopDownCocoDataset.evaluate) does it:
+What `evaluate` does, as mmpose does it (1.x's CocoMetric; 0.x, SRPose's code base, the same):
 1. `model.predict` on each batch of crops, in data set order, keypoints mapped back to the image
    with each crop's center/scale (flip test and decoder as asked).
-2. Rescoring: instance score = box score x the mean of the keypoint scores above 0.2. An instance
-   with no keypoint score above 0.2 gets score 0 (mmpose starts the mean at 0 and only divides
-   when a score passed, so the product is 0); it is kept and still written to the results.
-3. OKS-NMS per image at 0.9 with the keypoint set's sigmas (`oks.oks_nms`): all joints count and
-   the area of an instance is its crop's area, prod(scale * 200), as mmpose 0.x passes it.
-4. COCOeval (iouType "keypoints", the keypoint set's sigmas) on the kept instances.
-
-CrowdPose is scored here with COCO-style AP/AR (COCOeval with CrowdPose's 14 sigmas), not with
-the crowd-index AP(E)/AP(M)/AP(H) of CrowdPose's own tool (xtcocotools "keypoints_crowd"); the
-paper's CrowdPose 67.8 is the latter's AP. MPII data sets in COCO format additionally get PCKh
-(see `pckh`) when the boxes are the ground truth's.
+2. Rescoring: instance score = box score x the mean of the keypoint scores above 0.2 (0 when none
+   is; such instances are kept and written), `rescoring.rescore`.
+3. COCO and CrowdPose: OKS-NMS per image at 0.9 with the keypoint set's sigmas, each image's
+   instances in id order and the area of an instance its crop's, prod(scale * 200)
+   (`rescoring.nms_per_image`). MPII: none; PCKh scores every ground-truth person.
+4. The benchmark's scoring (`scoring.score_results`, the same as `srpose-fast score`): COCO AP,
+   CrowdPose AP with AP(E/M/H), MPII PCKh with head boxes.
 """
 from __future__ import annotations
 
-import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,43 +22,10 @@ from tqdm import tqdm
 
 from ..codecs.transforms import PIXEL_STD
 from ..data.collate import collate_pose
-from ..keypoint_sets import KeypointSet
-from .coco_metrics import STAT_NAMES, coco_keypoint_eval, keypoint_results, metrics_markdown
-from .oks import oks_nms
-from .pckh import head_sizes, pckh
-
-VIS_THRESHOLD = 0.2
-OKS_NMS_THRESHOLD = 0.9
-
-
-def rescore(box_scores, keypoint_scores, threshold: float = VIS_THRESHOLD) -> np.ndarray:
-    """Instance scores (N,): box score x mean of the keypoint scores (N, K) above `threshold`,
-    0 where none is above it (mmpose 0.x). NaN keypoint scores never count."""
-    ks = np.asarray(keypoint_scores, dtype=np.float64)
-    box = np.asarray(box_scores, dtype=np.float64).reshape(-1)
-    if ks.ndim != 2 or ks.shape[0] != box.shape[0]:
-        raise ValueError(f"keypoint_scores must be (N, K) with N = {box.shape[0]}, got shape {ks.shape}")
-    above = ks > threshold
-    count = above.sum(1)
-    total = np.where(above, ks, 0.0).sum(1)
-    return box * np.where(count > 0, total / np.maximum(count, 1), 0.0)
-
-
-def nms_per_image(image_ids, keypoints, scores, areas, sigmas, threshold: float = OKS_NMS_THRESHOLD) -> np.ndarray:
-    """Indices kept by OKS-NMS run separately on each image's instances; images in ascending id
-    order, within an image highest score first."""
-    ids = np.asarray(image_ids).reshape(-1)
-    kpts = np.asarray(keypoints)
-    score = np.asarray(scores)
-    area = np.asarray(areas)
-    order = np.argsort(ids, kind="stable")
-    starts = np.flatnonzero(np.r_[True, ids[order][1:] != ids[order][:-1]]) if len(ids) else []
-    bounds = list(starts) + [len(ids)]
-    keep = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        members = order[a:b]
-        keep.append(members[oks_nms(kpts[members], score[members], area[members], sigmas, threshold)])
-    return np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+from .coco_metrics import STAT_NAMES, keypoint_results
+# The post-processing lives in the torch-free rescoring module; re-exported for existing imports.
+from .rescoring import OKS_NMS_THRESHOLD, VIS_THRESHOLD, nms_per_image, rescore
+from .scoring import benchmark_of, score_results, write_scores
 
 
 def _model_device(model) -> torch.device:
@@ -112,46 +73,34 @@ def _finite(keypoints: np.ndarray, keypoint_scores: np.ndarray) -> tuple[np.ndar
     return keypoints, keypoint_scores
 
 
-def _mpii_pckh(dataset, preds: dict, keypoint_set: KeypointSet) -> dict[str, float]:
-    """PCKh@0.5 and @0.1 of ground-truth-box samples (all samples, before NMS, as MPII's protocol);
-    {} when the boxes are detections (no ground truth per sample)."""
-    samples = dataset.samples
-    if not samples or all(float(np.sum(s["visible"])) == 0 for s in samples):
-        return {}
-    k = keypoint_set.num_keypoints
-    sizes = np.full(len(samples), np.nan)
-    for i, s in enumerate(samples):
-        # The sample's annotation: same image, same labelled keypoints (the data set zeroes the rest).
-        for ann in dataset.coco.imgToAnns.get(s["image_id"], []):
-            kpts = np.asarray(ann.get("keypoints", [0] * 3 * k), dtype=np.float32).reshape(k, 3)
-            vis = (kpts[:, 2] > 0).astype(np.float32)
-            if np.array_equal(vis, s["visible"]) and np.allclose(kpts[:, :2] * vis[:, None], s["keypoints"]):
-                sizes[i] = head_sizes([ann], keypoint_set)[0]
-                break
-    gt = np.stack([s["keypoints"] for s in samples])
-    visible = np.stack([s["visible"] for s in samples])
-    at_05 = pckh(preds["keypoints"], gt, visible, sizes, threshold=0.5, keypoint_set=keypoint_set)
-    at_01 = pckh(preds["keypoints"], gt, visible, sizes, threshold=0.1, keypoint_set=keypoint_set)
-    groups = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
-    return {"PCKh": at_05["PCKh"], "PCKh@0.1": at_01["PCKh"], **{g: at_05[g] for g in groups if g in at_05}}
+def instance_order(dataset) -> np.ndarray:
+    """The order in which mmpose 1.x's CocoMetric hands each image's instances to OKS-NMS (it sorts
+    them by id): by annotation id for ground-truth boxes, data set order for detections."""
+    ann_ids = [s.get("ann_id") for s in dataset.samples]
+    if any(a is None for a in ann_ids):
+        return np.arange(len(ann_ids))
+    return np.argsort(np.asarray(ann_ids), kind="stable")
 
 
 def evaluate(model, dataset, *, batch_size: int = 32, method: str = "shift", flip_test: bool = True, device=None,
-             out_dir=None, progress: bool = True, backend: str = "auto", num_workers: int = 0) -> dict[str, float]:
+             out_dir=None, progress: bool = True, backend: str = "auto", num_workers: int = 0,
+             benchmark: str | None = None, gt_file=None) -> dict[str, float]:
     """Evaluate a top-down model on a `TopDownCocoDataset` (train=False); see the module docstring.
 
     Args:
         model: anything with `predict(images, *, flip_test, method, center, scale, backend)` returning
             (keypoints (B, K, 2) in image pixels, scores (B, K)), e.g. `TopDownPoseModel`.
-        dataset: `TopDownCocoDataset` with ground-truth boxes or detections.
+        dataset: `TopDownCocoDataset` with ground-truth boxes or detections (MPII: ground-truth boxes).
         method: decoder ("argmax" | "shift" | "dark" | "dark_udp").
         device: where to run; None keeps the model where it is (CPU for a model without parameters).
         out_dir: if given, `keypoints_results.json` (COCO results of the kept instances),
             `metrics.json` (the returned dict) and `metrics.md` are written there.
         num_workers: DataLoader workers for image loading.
-    Returns {"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"} as fractions
-    (-1 where there is no ground truth in a size range), plus "PCKh", "PCKh@0.1" and the MPII joint
-    groups for MPII data sets with ground-truth boxes.
+        benchmark: "coco" | "crowdpose" | "mpii"; None: the data set's (`scoring.benchmark_of`).
+        gt_file: MPII's `mpii_gt_val.mat` (default: next to the annotation file).
+    Returns the benchmark's statistics as fractions (`scoring`): COCO's AP ... ARl (-1 where there
+    is no ground truth in a size range), CrowdPose's AP ... AR75 and AP(E/M/H), MPII's PCKh@0.5,
+    PCKh@0.1, the MPII table's columns and each joint.
     """
     kset = dataset.keypoint_set
     model_kset = getattr(model, "keypoint_set", None)
@@ -165,29 +114,29 @@ def evaluate(model, dataset, *, batch_size: int = 32, method: str = "shift", fli
     if len(dataset) == 0:
         raise ValueError(f"nothing to evaluate: the data set ({dataset.ann_file}) has no person boxes "
                          f"(no annotated persons with keypoints, or no detections above the score threshold)")
+    benchmark = benchmark or benchmark_of(dataset)
 
     preds = predict_dataset(model, dataset, batch_size=batch_size, method=method, flip_test=flip_test,
                             device=device, progress=progress, backend=backend, num_workers=num_workers)
     keypoints, keypoint_scores = _finite(preds["keypoints"], preds["keypoint_scores"])
     scores = rescore(preds["box_score"], keypoint_scores)
-    areas = np.prod(preds["scale"].astype(np.float64) * PIXEL_STD, axis=1)
-    keep = nms_per_image(preds["image_id"], keypoints, scores, areas, kset.sigmas)
+    if benchmark == "mpii":
+        keep = np.arange(len(scores))
+    else:
+        order = instance_order(dataset)
+        areas = np.prod(preds["scale"].astype(np.float64) * PIXEL_STD, axis=1)
+        keep = order[nms_per_image(preds["image_id"][order], keypoints[order], scores[order], areas[order],
+                                   kset.sigmas)]
     results = keypoint_results(preds["image_id"][keep], keypoints[keep], keypoint_scores[keep], scores[keep])
-
-    stats = coco_keypoint_eval(dataset.coco, results, kset.sigmas)
-    if kset.name == "mpii":
-        stats.update(_mpii_pckh(dataset, {"keypoints": keypoints}, kset))
+    stats = score_results(benchmark, dataset, results, gt_file=gt_file)
 
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "keypoints_results.json").write_text(json.dumps(results))
-        (out / "metrics.json").write_text(json.dumps(stats, indent=2) + "\n")
-        title = (f"{kset.name} keypoints, {len(dataset)} boxes, {len(results)} after OKS-NMS, "
-                 f"decoder {method}, flip test {'on' if flip_test else 'off'}")
-        (out / "metrics.md").write_text(metrics_markdown(stats, title=title))
+        after = "no NMS" if benchmark == "mpii" else f"{len(results)} after OKS-NMS"
+        title = (f"{kset.name} keypoints, {len(dataset)} boxes, {after}, decoder {method}, "
+                 f"flip test {'on' if flip_test else 'off'}")
+        write_scores(out_dir, benchmark, stats, results=results, title=title)
     return stats
 
 
-__all__ = ["OKS_NMS_THRESHOLD", "STAT_NAMES", "VIS_THRESHOLD", "evaluate", "nms_per_image", "predict_dataset",
-           "rescore"]
+__all__ = ["OKS_NMS_THRESHOLD", "STAT_NAMES", "VIS_THRESHOLD", "evaluate", "instance_order", "nms_per_image",
+           "predict_dataset", "rescore"]

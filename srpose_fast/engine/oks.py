@@ -9,8 +9,9 @@ and the OKS of two instances is the mean of that term over the joints counted. T
 
 - `keypoint_oks`: COCOeval's definition (`computeOks`): against one ground truth, the mean over
   its labelled joints, s^2 = the ground truth's area.
-- `oks_matrix` / `oks_nms`: the OKS between predictions that mmpose 0.x (SRPose's code base)
-  uses for OKS-NMS: every joint counts, s^2 = the mean of the two instances' areas.
+- `oks_matrix` / `oks_nms`: the OKS between predictions that mmpose (0.x, SRPose's code base, and
+  1.x's CocoMetric alike) uses for OKS-NMS: every joint counts, s^2 = the mean of the two
+  instances' areas.
 """
 from __future__ import annotations
 
@@ -79,24 +80,30 @@ def oks_matrix(keypoints, areas, sigmas) -> np.ndarray:
 
 
 def oks_nms(keypoints, scores, areas, sigmas, threshold: float = 0.9) -> np.ndarray:
-    """Greedy OKS-NMS (mmpose 0.x `oks_nms`): the indices kept, highest score first.
+    """Greedy OKS-NMS as mmpose's `oks_nms` (0.x and 1.x): the indices kept, in the order kept.
 
     Repeatedly keep the highest-scored instance left and drop every other instance whose OKS
-    with it (`oks_matrix`) is above `threshold`. Equal scores keep the lower index first (a stable
-    sort; mmpose's reversed quicksort leaves that order unspecified).
+    with it (`oks_matrix`) is above `threshold`. As mmpose, the OKS is compared in float32 (it
+    stores the overlaps in a float32 array) and the visiting order is the ascending argsort of the
+    scores reversed: among equal scores the LATER instance comes first. That order decides which of
+    two tied duplicates survives, and the order of the kept instances in the results file, which
+    pycocotools' stable sort by score keeps for ties. mmpose reverses numpy's default (introsort)
+    argsort; for 16 or fewer instances that is an insertion sort, stable, so the stable argsort used
+    here gives the same order; above 16, numpy's order of ties is implementation-defined (numpy
+    1.26 and 2.4 differ), and this rule is the deterministic one that agrees with it below.
     """
     score = np.asarray(scores, dtype=np.float64).reshape(-1)
     n = len(score)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    overlap = oks_matrix(keypoints, areas, sigmas)
+    overlap = oks_matrix(keypoints, areas, sigmas).astype(np.float32)
     if overlap.shape[0] != n:
         raise ValueError(f"scores has {n} entries, keypoints {overlap.shape[0]}")
-    order = np.argsort(-score, kind="stable")
+    order = np.argsort(score, kind="stable")[::-1]
     keep = []
     while order.size:
         i = order[0]
         keep.append(i)
         rest = order[1:]
-        order = rest[overlap[i, rest] <= threshold]
+        order = rest[overlap[i, rest] <= np.float32(threshold)]
     return np.asarray(keep, dtype=np.int64)

@@ -104,9 +104,9 @@ def test_oks_nms_is_greedy_and_threshold_inclusive():
 
 def test_oks_nms_edge_cases():
     assert oks_nms(np.zeros((0, 17, 2)), [], [], COCO.sigmas).shape == (0,)
-    # Equal scores: the lower index is kept.
+    # Equal scores: the later instance is kept, as mmpose's reversed argsort visits it first.
     a = np.zeros((2, 3, 2))
-    np.testing.assert_array_equal(oks_nms(a, [0.5, 0.5], [10, 10], SIGMAS3), [0])
+    np.testing.assert_array_equal(oks_nms(a, [0.5, 0.5], [10, 10], SIGMAS3), [1])
     with pytest.raises(ValueError, match="sigmas"):
         oks_matrix(a, [10, 10], COCO.sigmas)
     with pytest.raises(ValueError, match="areas"):
