@@ -137,7 +137,10 @@ def ignore_mask(annotations: Sequence[dict], height: int, width: int) -> np.ndar
         segmentation = obj.get("segmentation")
         if not segmentation or not (obj.get("iscrowd", 0) or obj.get("num_keypoints", 0) == 0):
             continue
-        rles = mask_utils.frPyObjects(segmentation, height, width)
+        if isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), (str, bytes)):
+            rles = [segmentation]  # compressed RLE: decoded as it is (as pycocotools' annToRLE)
+        else:  # polygons, or COCO's uncompressed RLE of a crowd
+            rles = mask_utils.frPyObjects(segmentation, height, width)
         for rle in rles if isinstance(rles, list) else [rles]:
             covered += mask_utils.decode(rle)
     return covered < 0.5

@@ -352,12 +352,14 @@ def _r2(x: float) -> float:
 
 def generate_synthetic_coco(out_dir, *, num_images: int, split: str = "train", seed: int = 0,
                             image_size: tuple[int, int] = (256, 192), max_people: int = 3,
-                            image_format: str = "jpg", progress: bool = True) -> Path:
+                            image_format: str = "jpg", progress: bool = True, render=render_image) -> Path:
     """Write `num_images` synthetic images to `out_dir/images/<split>/` and their COCO keypoint
     annotations to `out_dir/annotations/person_keypoints_<split>.json`; return the JSON's path.
 
     `image_size` is (H, W). `image_format` is "jpg" (quality 92) or "png". The data set's
-    `img_prefix` is `out_dir/images/<split>`.
+    `img_prefix` is `out_dir/images/<split>`. `render(rng, image_size, max_people)` draws one image
+    (`render_image`'s signature; a person may carry a 4th item, a dict of annotation fields that
+    replace the defaults, e.g. a crowd region's iscrowd and segmentation).
     """
     if num_images < 0:
         raise ValueError(f"num_images must be >= 0, got {num_images}")
@@ -379,7 +381,7 @@ def generate_synthetic_coco(out_dir, *, num_images: int, split: str = "train", s
     images, annotations = [], []
     for i in tqdm(range(num_images), desc=f"synthetic {split}", disable=not progress, unit="img"):
         rng = np.random.default_rng([seed, split_key, i])
-        image, people = render_image(rng, (h, w), max_people)
+        image, people = render(rng, (h, w), max_people)
         image_id = i + 1
         file_name = f"{image_id:012d}.{image_format}"
         ok, buf = cv2.imencode("." + image_format, image, params)
@@ -387,14 +389,14 @@ def generate_synthetic_coco(out_dir, *, num_images: int, split: str = "train", s
             raise RuntimeError(f"OpenCV could not encode {file_name}")
         (img_dir / file_name).write_bytes(buf.tobytes())
         images.append({"id": image_id, "file_name": file_name, "width": w, "height": h})
-        for kpts, bbox, area in people:
+        for kpts, bbox, area, *fields in people:
             flat = []
             for x, y, v in kpts:
                 flat += [_r2(x), _r2(y), int(v)]
             annotations.append({
                 "id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
                 "keypoints": flat, "num_keypoints": int((kpts[:, 2] > 0).sum()),
-                "bbox": [_r2(v) for v in bbox], "area": float(area),
+                "bbox": [_r2(v) for v in bbox], "area": float(area), **(fields[0] if fields else {}),
             })
 
     data = {

@@ -9,6 +9,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from srpose_fast.codecs.bottomup_targets import bottomup_heatmaps, ignore_mask, joint_indices
+from srpose_fast.data.synthetic_multi import uncompressed_rle
 
 
 def spec_heatmaps(joints: np.ndarray, height: int, width: int, sigma: float) -> np.ndarray:
@@ -100,11 +101,13 @@ def test_joint_indices_batched_and_too_many_people():
 
 def test_ignore_mask_crowd_and_people_without_keypoints():
     h, w = 20, 30
-    crowd = np.zeros((h, w), np.uint8, order="F")
+    crowd = np.zeros((h, w), np.uint8)
     crowd[2:6, 3:9] = 1
-    uncompressed = {"size": [h, w], "counts": _uncompressed_counts(crowd)}
+    compressed = mask_utils.encode(np.asfortranarray(crowd[:, ::-1]))  # a second crowd, mirrored, compressed RLE
+    compressed["counts"] = compressed["counts"].decode("ascii")
     anns = [
-        {"iscrowd": 1, "num_keypoints": 0, "segmentation": uncompressed},
+        {"iscrowd": 1, "num_keypoints": 0, "segmentation": uncompressed_rle(crowd)},
+        {"iscrowd": 1, "num_keypoints": 0, "segmentation": compressed},
         # a person without keypoints: its polygon is ignored
         {"iscrowd": 0, "num_keypoints": 0, "segmentation": [[20, 10, 25, 10, 25, 15, 20, 15]]},
         # a labelled person: counts
@@ -112,20 +115,8 @@ def test_ignore_mask_crowd_and_people_without_keypoints():
     ]
     m = ignore_mask(anns, h, w)
     assert m.dtype == bool and m.shape == (h, w)
-    assert not m[2:6, 3:9].any() and m[6:, :10].all()
-    polygon = mask_utils.decode(mask_utils.frPyObjects(anns[1]["segmentation"], h, w))[..., 0].astype(bool)
+    assert not m[2:6, 3:9].any() and not m[2:6, w - 9:w - 3].any() and m[6:, :10].all()
+    polygon = mask_utils.decode(mask_utils.frPyObjects(anns[2]["segmentation"], h, w))[..., 0].astype(bool)
     assert not m[polygon].any()
-    assert m.sum() == h * w - crowd.sum() - polygon.sum()
+    assert m.sum() == h * w - 2 * crowd.sum() - polygon.sum()
 
-
-def _uncompressed_counts(binary: np.ndarray) -> list[int]:
-    """COCO's uncompressed RLE counts (column-major runs, starting with zeros), as crowd annotations store them."""
-    flat = binary.flatten(order="F")
-    counts, current, run = [], 0, 0
-    for value in flat:
-        if value != current:
-            counts.append(run)
-            current, run = value, 0
-        run += 1
-    counts.append(run)
-    return counts

@@ -11,6 +11,7 @@ from torch.utils.data import default_collate
 
 from srpose_fast.data import bottomup_transforms as bt
 from srpose_fast.data.bottomup import BottomUpCocoDataset
+from srpose_fast.data.synthetic_multi import uncompressed_rle
 
 H, W = 96, 128
 
@@ -31,18 +32,11 @@ def coco_file(tmp_path):
         cv2.imwrite(str(images / f"{image_id}.png"), np.full((H, W, 3), 40 * image_id, np.uint8))
     crowd = np.zeros((H, W), np.uint8)
     crowd[60:90, 90:120] = 1
-    counts, flat, run, current = [], crowd.flatten(order="F"), 0, 0
-    for value in flat:  # COCO's uncompressed RLE: column-major runs, zeros first
-        if value != current:
-            counts.append(run)
-            current, run = value, 0
-        run += 1
-    counts.append(run)
     anns = [
         person([(3.0 * k, 5.0 * k, 2) for k in range(17)], (0, 0, 60, 90), ann_id=1),
         person([(70.0, 20.0, 2)] + [(0, 0, 0)] * 16, (60, 10, 20, 20), ann_id=2),
         {"id": 3, "image_id": 1, "category_id": 1, "iscrowd": 1, "num_keypoints": 0, "area": 900.0,
-         "bbox": [90, 60, 30, 30], "segmentation": {"size": [H, W], "counts": counts}},
+         "bbox": [90, 60, 30, 30], "segmentation": uncompressed_rle(crowd)},
         person([(0, 0, 0)] * 17, (10, 60, 20, 20), ann_id=4, segmentation=[[10, 60, 30, 60, 30, 80, 10, 80]]),
     ]
     data = {"images": [{"id": i, "file_name": f"{i}.png", "height": H, "width": W} for i in (1, 2)],
