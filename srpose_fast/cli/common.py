@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 
 from ..codecs.conventions import DECODE_METHODS
+from ..keypoint_sets import KEYPOINT_SETS
+
+KEYPOINT_SET_NAMES = tuple(sorted(KEYPOINT_SETS))
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -12,19 +15,42 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="shift", choices=DECODE_METHODS)
     p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     p.add_argument("--device", default=None)
+    p.add_argument("--keypoint-set", choices=KEYPOINT_SET_NAMES,
+                   help="the model's keypoints (default: the config's, else the annotation file's, else coco)")
 
 
-def load_model(args: argparse.Namespace):
-    """The model of a config (or zoo name), with weights from a checkpoint, on the best device."""
+def config_of(args: argparse.Namespace):
+    """The training config that args.config names, or None for a zoo model name."""
+    from ..engine.config import load_config
+
+    return load_config(args.config) if args.config.endswith((".json", ".toml")) else None
+
+
+def model_keypoint_set(args: argparse.Namespace, config, ann_file=None) -> str:
+    """--keypoint-set, else the config's "keypoint_set", else the annotation file's
+    (`data.layouts.detect_keypoint_set`), else COCO's."""
+    if args.keypoint_set:
+        return args.keypoint_set
+    if config is not None and config.keypoint_set:
+        return config.keypoint_set
+    if ann_file:
+        from ..data.layouts import detect_keypoint_set
+
+        return detect_keypoint_set(ann_file).name
+    return "coco"
+
+
+def load_model(args: argparse.Namespace, ann_file=None):
+    """The model of a config (or zoo name), with weights from a checkpoint, on the best device.
+    The keypoint set: `model_keypoint_set` (ann_file: the annotation file the model will be evaluated on)."""
     import torch
 
     from ..engine.checkpoint import load_checkpoint
-    from ..engine.config import load_config
     from ..models import build_model
 
-    config = load_config(args.config) if args.config.endswith((".json", ".toml")) else None
+    config = config_of(args)
     name = config.model if config else args.config
-    model = build_model(name, keypoint_set=config.keypoint_set if config else "coco",
+    model = build_model(name, keypoint_set=model_keypoint_set(args, config, ann_file),
                         input_size=config.input_size if config else None)
     if args.checkpoint:
         load_checkpoint(args.checkpoint, model, model_name=name)

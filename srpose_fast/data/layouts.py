@@ -6,6 +6,8 @@ file names its keypoints in the person category ("keypoints"), else its annotati
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..keypoint_sets import KEYPOINT_SETS, MPII, KeypointSet
 from .coco import _load_json
 from .mpii import is_mpii_annotations
@@ -27,22 +29,40 @@ def keypoint_count(data, source) -> int | None:
     return None
 
 
-def detect_keypoint_set(ann_file) -> KeypointSet:
-    """The keypoint set of an annotation file (see the module docstring); ValueError naming the file
-    when its keypoint count is none of the known sets'."""
+@dataclass(frozen=True)
+class AnnotationFile:
+    """What an annotation file holds: its layout ("coco": COCO format; "mpii": mmpose's MPII list),
+    its keypoints per person (None: the file does not say) and the keypoint set with that count."""
+
+    path: str
+    layout: str
+    num_keypoints: int | None
+
+    @property
+    def keypoint_set(self) -> KeypointSet:
+        """ValueError naming the file when its keypoint count is none of the known sets'."""
+        if self.num_keypoints not in _BY_COUNT:
+            known = ", ".join(f"{s.name} ({k})" for k, s in sorted(_BY_COUNT.items()))
+            found = "no keypoints" if self.num_keypoints is None else f"{self.num_keypoints} keypoints per person"
+            raise ValueError(f"annotation file {self.path} has {found}; the keypoint sets are {known}: "
+                             f"pass --keypoint-set")
+        return _BY_COUNT[self.num_keypoints]
+
+
+def read_annotation_file(ann_file) -> AnnotationFile:
+    """The layout and keypoint count of an annotation file (see the module docstring)."""
     data = _load_json(ann_file, "annotation file")
     if is_mpii_annotations(data):
-        return MPII
+        return AnnotationFile(str(ann_file), "mpii", MPII.num_keypoints)
     if not isinstance(data, dict):
         raise ValueError(f"annotation file {ann_file}: expected a COCO-format object or mmpose's MPII list, "
                          f"got {type(data).__name__}")
-    count = keypoint_count(data, f"annotation file {ann_file}")
-    if count not in _BY_COUNT:
-        known = ", ".join(f"{s.name} ({k})" for k, s in sorted(_BY_COUNT.items()))
-        found = "no keypoints" if count is None else f"{count} keypoints per person"
-        raise ValueError(f"annotation file {ann_file} has {found}; the keypoint sets are {known}: "
-                         f"pass --keypoint-set")
-    return _BY_COUNT[count]
+    return AnnotationFile(str(ann_file), "coco", keypoint_count(data, f"annotation file {ann_file}"))
 
 
-__all__ = ["detect_keypoint_set", "keypoint_count"]
+def detect_keypoint_set(ann_file) -> KeypointSet:
+    """The keypoint set of an annotation file (`read_annotation_file`)."""
+    return read_annotation_file(ann_file).keypoint_set
+
+
+__all__ = ["AnnotationFile", "detect_keypoint_set", "keypoint_count", "read_annotation_file"]

@@ -32,7 +32,7 @@ class TrainConfig:
 
     # model
     model: str = "srpose_hrnet_w32"
-    keypoint_set: str = "coco"
+    keypoint_set: str | None = None  # None: the training file's (data/layouts.py)
     input_size: tuple[int, int] | None = None
     pretrained: str | None = None
     # data

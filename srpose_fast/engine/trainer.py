@@ -338,6 +338,10 @@ def train(config: str | Path | TrainConfig, *, resume: bool | str | Path | None 
 
     if not isinstance(config, TrainConfig):
         config = load_config(config)
+    if config.keypoint_set is None:  # the training file's
+        from ..data.layouts import detect_keypoint_set
+
+        config = config.replace(keypoint_set=detect_keypoint_set(config.train_ann).name)
     if output_dir is not None:
         config = config.replace(output_dir=str(output_dir))
     resume_path = None

@@ -3,7 +3,7 @@
 The constants below are the output of
     /work/team/xtco/bin/python tests/engine/xtcocotools_reference.py
 (xtcocotools 1.14.3, numpy 1.26.4, in a venv outside the repository; the script's docstring says
-how to make one). The fixtures come from scoring_fixtures.py.
+how to make one). The fixtures come from tests/scoring_fixtures.py.
 """
 import numpy as np
 import pytest

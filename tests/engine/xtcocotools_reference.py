@@ -8,8 +8,8 @@ separate environment, outside the repository:
     /work/team/xtco/bin/python tests/engine/xtcocotools_reference.py
 
 It prints the constants that tests/engine/test_scoring_reference.py holds. The fixtures come from
-scoring_fixtures.py (pure Python, identical in both environments); the sigmas from the project's
-keypoint_sets.py (torch-free).
+tests/scoring_fixtures.py (pure Python, identical in both environments); the sigmas from the
+project's keypoint_sets.py (torch-free).
 
 What it runs:
 - CrowdPose: COCOeval(gt, results, "keypoints_crowd", CrowdPose's sigmas, use_area=False), as
@@ -31,8 +31,8 @@ import numpy as np
 from xtcocotools.coco import COCO
 from xtcocotools.cocoeval import COCOeval
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parents[1])]
+TESTS = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(TESTS), str(TESTS.parent)]  # scoring_fixtures, srpose_fast
 
 from scoring_fixtures import coco_fixture, crowdpose_fixture, tie_fixture  # noqa: E402
 from srpose_fast.keypoint_sets import COCO as COCO_SET, CROWDPOSE  # noqa: E402
