@@ -65,14 +65,12 @@ def axis_windows(position: torch.Tensor, sigma: float) -> tuple[torch.Tensor, to
     return lo, hi, lo + (tmp + 1.0)
 
 
-def _axis_distance2(position: torch.Tensor, length: int, sigma: float) -> torch.Tensor:
-    """Squared distance (float32) to the window's Gaussian centre along one axis, +inf outside the
-    window: (..., length) for integer positions (...). As the original: (offset in the window - (3 sigma + 1))^2."""
-    lo, hi, _ = axis_windows(position, sigma)
-    pix = torch.arange(length, device=position.device, dtype=torch.float64)
-    inside = (pix >= lo[..., None]) & (pix < hi[..., None])
-    d = (pix - lo[..., None]).float() - np.float32(3.0 * sigma + 1.0)
-    return torch.where(inside, d * d, torch.full_like(d, float("inf")))
+def gaussian_window(sigma: float, device=None) -> torch.Tensor:
+    """The original's (L, L) float32 Gaussian table, L = ceil(6 sigma + 3), peak 1 at (3 sigma + 1, 3 sigma + 1):
+    exp(-((x - x0)^2 + (y - y0)^2) / (2 sigma^2)) in float32, as numpy computes it."""
+    x = torch.arange(math.ceil(6.0 * sigma + 3.0), dtype=torch.float32, device=device)
+    d2 = (x - (3.0 * sigma + 1.0)) ** 2
+    return torch.exp(-(d2[:, None] + d2[None, :]) / (2.0 * sigma * sigma))
 
 
 def joint_windows(joints, heatmap_size, sigma: float) -> torch.Tensor:
@@ -87,24 +85,38 @@ def joint_windows(joints, heatmap_size, sigma: float) -> torch.Tensor:
 
 
 def bottomup_heatmaps(joints, heatmap_size, sigma: float) -> torch.Tensor:
-    """Multi-person heatmap targets (..., K, Hh, Wh) float32 of `joints` (..., M, K, 3)."""
+    """Multi-person heatmap targets (..., K, Hh, Wh) float32 of `joints` (..., M, K, 3).
+
+    Each counted joint pastes the window table (`gaussian_window`) at its window's corner, clipped to the map,
+    and the map keeps the maximum: the original's loop over people and joints, as one scatter.
+    """
     joints = _as_joints(joints)
     if not sigma > 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
     height, width = _size(heatmap_size)
+    lead, num_joints = joints.shape[:-3], joints.shape[-2]
     x, y, counted = counted_positions(joints, (height, width))
-    two_sigma2 = np.float32(2.0 * sigma * sigma)
-    dx2 = _axis_distance2(x, width, sigma)  # (..., M, K, W)
-    dy2 = _axis_distance2(y, height, sigma)  # (..., M, K, H)
-    dy2 = torch.where(counted[..., None], dy2, torch.full_like(dy2, float("inf")))
-    lead = joints.shape[:-3]
-    target = torch.zeros((*lead, joints.shape[-2], height, width), dtype=torch.float32, device=joints.device)
-    # One person at a time keeps the memory at one target's size; people that no sample uses are skipped.
-    people = counted.flatten(0, -3).any(dim=(0, 2)) if lead else counted.any(dim=-1)
-    for m in torch.nonzero(people).flatten().tolist():
-        arg = dy2[..., m, :, :, None] + dx2[..., m, :, None, :]
-        torch.maximum(target, torch.exp(-arg / two_sigma2), out=target)
-    return target
+    # Only the people some sample has: padding rows cost nothing.
+    people = torch.nonzero(counted.reshape(-1, *counted.shape[-2:]).any(dim=(0, 2))).flatten()
+    x, y, counted = (t.index_select(-2, people) for t in (x, y, counted))
+    table = gaussian_window(sigma, joints.device)
+    offsets = torch.arange(table.shape[0], device=joints.device)
+
+    def axis(position, length):  # pixels (..., m, K, L) of each window and whether each is drawn
+        lo, hi, _ = axis_windows(position, sigma)
+        pix = lo.long()[..., None] + offsets
+        return pix, (pix >= 0) & (pix < length) & (pix < hi.long()[..., None])
+
+    px, in_x = axis(x, width)
+    py, in_y = axis(y, height)
+    drawn = in_y[..., :, None] & in_x[..., None, :] & counted[..., None, None]
+    spare = height * width  # where the pixels that are not drawn go
+    index = torch.where(drawn, py[..., :, None] * width + px[..., None, :], spare)
+    index = index.movedim(-4, -3).reshape(*lead, num_joints, -1)  # (..., K, m * L * L)
+    values = table.expand(*drawn.shape).movedim(-4, -3).reshape(index.shape)
+    target = torch.zeros((*lead, num_joints, spare + 1), dtype=torch.float32, device=joints.device)
+    target.scatter_reduce_(-1, index, values, reduce="amax")
+    return target[..., :spare].reshape(*lead, num_joints, height, width)
 
 
 def joint_indices(joints, heatmap_size, max_people: int = MAX_PEOPLE) -> torch.Tensor:
