@@ -44,6 +44,7 @@ class TrainConfig:
     # augmentation (SPEC.md section 2)
     flip_prob: float = 0.5
     half_body_prob: float = 0.3
+    half_body_min_joints: int = 8  # half-body needs more visible joints than this (mmpose: COCO 8, CrowdPose 6)
     scale_factor: float = 0.5
     rot_factor: float = 40.0
     rot_prob: float = 0.6

@@ -84,7 +84,8 @@ def instance_order(dataset) -> np.ndarray:
 
 def evaluate(model, dataset, *, batch_size: int = 32, method: str = "shift", flip_test: bool = True, device=None,
              out_dir=None, progress: bool = True, backend: str = "auto", num_workers: int = 0,
-             benchmark: str | None = None, gt_file=None) -> dict[str, float]:
+             benchmark: str | None = None, gt_file=None, vis_thr: float = VIS_THRESHOLD,
+             oks_nms_thr: float = OKS_NMS_THRESHOLD) -> dict[str, float]:
     """Evaluate a top-down model on a `TopDownCocoDataset` (train=False); see the module docstring.
 
     Args:
@@ -98,6 +99,7 @@ def evaluate(model, dataset, *, batch_size: int = 32, method: str = "shift", fli
         num_workers: DataLoader workers for image loading.
         benchmark: "coco" | "crowdpose" | "mpii"; None: the data set's (`scoring.benchmark_of`).
         gt_file: MPII's `mpii_gt_val.mat` (default: next to the annotation file).
+        vis_thr, oks_nms_thr: the rescoring's keypoint score threshold and OKS-NMS's (mmpose: 0.2, 0.9).
     Returns the benchmark's statistics as fractions (`scoring`): COCO's AP ... ARl (-1 where there
     is no ground truth in a size range), CrowdPose's AP ... AR75 and AP(E/M/H), MPII's PCKh@0.5,
     PCKh@0.1, the MPII table's columns and each joint.
@@ -119,14 +121,14 @@ def evaluate(model, dataset, *, batch_size: int = 32, method: str = "shift", fli
     preds = predict_dataset(model, dataset, batch_size=batch_size, method=method, flip_test=flip_test,
                             device=device, progress=progress, backend=backend, num_workers=num_workers)
     keypoints, keypoint_scores = _finite(preds["keypoints"], preds["keypoint_scores"])
-    scores = rescore(preds["box_score"], keypoint_scores)
+    scores = rescore(preds["box_score"], keypoint_scores, vis_thr)
     if benchmark == "mpii":
         keep = np.arange(len(scores))
     else:
         order = instance_order(dataset)
         areas = np.prod(preds["scale"].astype(np.float64) * PIXEL_STD, axis=1)
         keep = order[nms_per_image(preds["image_id"][order], keypoints[order], scores[order], areas[order],
-                                   kset.sigmas)]
+                                   kset.sigmas, oks_nms_thr)]
     results = keypoint_results(preds["image_id"][keep], keypoints[keep], keypoint_scores[keep], scores[keep])
     stats = score_results(benchmark, dataset, results, gt_file=gt_file)
 

@@ -301,6 +301,7 @@ def build_train_dataset(config: TrainConfig, model) -> Dataset:
     from ..data.transforms import AugmentParams
 
     augment = AugmentParams(flip_prob=config.flip_prob, half_body_prob=config.half_body_prob,
+                            half_body_min_joints=config.half_body_min_joints,
                             scale_factor=config.scale_factor, rot_factor=config.rot_factor, rot_prob=config.rot_prob)
     return TopDownCocoDataset(config.train_ann, config.train_images, keypoint_set=model.keypoint_set,
                               input_size=model.input_size, heatmap_size=model.heatmap_size, train=True,

@@ -115,3 +115,13 @@ def test_evaluate_empty_dataset(tmp_path):
     dataset = TopDownCocoDataset(ann, tmp_path, train=False)
     with pytest.raises(ValueError, match="nothing to evaluate"):
         evaluate(GroundTruthModel(dataset), dataset, progress=False)
+
+
+def test_evaluate_thresholds_reach_rescoring_and_nms(synthetic, tmp_path):
+    ann, prefix = synthetic
+    dataset = TopDownCocoDataset(ann, prefix, train=False)
+    evaluate(GroundTruthModel(dataset, score=0.5), dataset, progress=False, out_dir=tmp_path / "a",
+             vis_thr=0.6, oks_nms_thr=1e-9)
+    results = json.loads((tmp_path / "a" / "keypoints_results.json").read_text())
+    assert all(r["score"] == 0.0 for r in results)  # no keypoint score above 0.6
+    assert len(results) == len({s["image_id"] for s in dataset.samples}) < len(dataset)  # one kept per image
