@@ -84,13 +84,14 @@ def oks_nms(keypoints, scores, areas, sigmas, threshold: float = 0.9) -> np.ndar
 
     Repeatedly keep the highest-scored instance left and drop every other instance whose OKS
     with it (`oks_matrix`) is above `threshold`. As mmpose, the OKS is compared in float32 (it
-    stores the overlaps in a float32 array) and the visiting order is the ascending argsort of the
-    scores reversed: among equal scores the LATER instance comes first. That order decides which of
-    two tied duplicates survives, and the order of the kept instances in the results file, which
-    pycocotools' stable sort by score keeps for ties. mmpose reverses numpy's default (introsort)
-    argsort; for 16 or fewer instances that is an insertion sort, stable, so the stable argsort used
-    here gives the same order; above 16, numpy's order of ties is implementation-defined (numpy
-    1.26 and 2.4 differ), and this rule is the deterministic one that agrees with it below.
+    stores the overlaps in a float32 array), and the instances are visited in the order of
+    `argsort(scores)[::-1]`: among equal scores the LATER instance comes first. That order decides
+    which of two tied duplicates survives, and the order of the kept instances in the results file,
+    which pycocotools' stable sort by score keeps for ties. mmpose reverses numpy's default
+    argsort, an introsort that finishes 16 or fewer elements with an insertion sort, which is
+    stable: the stable argsort used here gives mmpose's order there. Above 16 tied instances in one
+    image numpy's order is implementation-defined (measured: numpy 1.26 and 2.4 differ on all-equal
+    scores), and this rule is the deterministic one that agrees with it up to 16.
     """
     score = np.asarray(scores, dtype=np.float64).reshape(-1)
     n = len(score)

@@ -111,3 +111,14 @@ def test_oks_nms_edge_cases():
         oks_matrix(a, [10, 10], COCO.sigmas)
     with pytest.raises(ValueError, match="areas"):
         oks_matrix(a, [10], SIGMAS3)
+
+
+def test_oks_nms_compares_in_float32_as_mmpose():
+    # Every joint moved by d such that OKS = 0.9 + 1e-9: above 0.9 in float64, but mmpose holds the
+    # OKS in a float32 array, where it equals float32(0.9): kept, not suppressed.
+    area, sig = 100.0, (0.1,) * 3
+    d = math.sqrt(-math.log(0.9 + 1e-9) * 2 * area * (2 * 0.1) ** 2)
+    pts = np.zeros((2, 3, 2))
+    pts[1, :, 0] = d
+    assert oks_matrix(pts, [area, area], sig)[0, 1] > 0.9
+    np.testing.assert_array_equal(oks_nms(pts, [0.9, 0.8], [area] * 2, sig, threshold=0.9), [0, 1])
