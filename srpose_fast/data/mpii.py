@@ -115,6 +115,7 @@ def load_mpii_gt(path, keypoint_set: KeypointSet = MPII) -> MpiiGroundTruth:
     """Read `mpii_gt_val.mat` (see the module docstring); the joints must stand in the keypoint
     set's order, as in the official file (checked by name where the evaluation names them)."""
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     path = Path(path)
     if not path.is_file():
@@ -122,7 +123,7 @@ def load_mpii_gt(path, keypoint_set: KeypointSet = MPII) -> MpiiGroundTruth:
                                 f"{GT_FILE_NAME}, which mmpose keeps next to mpii_val.json)")
     try:
         mat = loadmat(path)
-    except (ValueError, TypeError, OSError) as err:
+    except (MatReadError, ValueError, TypeError, OSError) as err:
         raise ValueError(f"{path} is not a readable MATLAB file: {err}") from None
     missing = [key for key in ("dataset_joints", "jnt_missing", "pos_gt_src", "headboxes_src") if key not in mat]
     if missing:
