@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TRITON_SPEC ?= triton==3.9.0
 # Everything else the package, its tests and the demo use (pyproject.toml lists the runtime ones).
 DEPS := numpy tqdm opencv-python-headless pycocotools matplotlib tensorboard pybind11 scipy \
-	pytest hypothesis pytest-benchmark
+	onnx onnxruntime onnxscript pytest hypothesis pytest-benchmark
 DEMO_OUT ?= outputs/demo
 
 .PHONY: install test demo clean
