@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from ..keypoint_sets import COCO, KeypointSet, get_keypoint_set
 from .mpii import is_mpii_annotations, mpii_samples
-from .transforms import AugmentParams, box_to_center_scale, eval_transform, train_transform
+from .transforms import AugmentParams, box_to_center_scale, eval_transform, shift_box_center, train_transform
 
 
 def _load_json(path, what: str):
@@ -69,12 +69,16 @@ class TopDownCocoDataset(Dataset):
 
     `__getitem__` returns a dict:
       image (3, H, W) float32, ImageNet-normalised RGB; keypoints (K, 2) float32 in input-image
-      pixels after the affine crop; target_weight (K,) float32, 1 where the keypoint is labelled and
-      inside the crop; visible (K,) float32, 1 where labelled (mmpose's target_weight before the
-      heatmap window test); center (2,), scale (2,) float32 of the crop (after augmentation),
+      pixels after the affine crop; target_weight (K,) float32, the joint's visibility (1 where
+      labelled, inside the crop or not: the loss zeroes it only when the joint's Gaussian window lies
+      wholly outside the heatmap, SPEC.md section 2); visible (K,) float32, 1 where labelled;
+      center (2,), scale (2,) float32 of the crop (after augmentation),
       image_id int, box_score float (1.0 for ground-truth boxes), area float (the annotation's area,
       or w * h of a detection box), index int (the sample index).
 
+    Training boxes: 30% of the centres (`augment.box_shift_prob`) move by up to +-20% of the box, drawn
+    once when the set is built from `numpy.random.RandomState(seed)` in mmpose 0.x's order (SRPose's COCO
+    training set; `shift_box_center`).
     Training randomness is drawn from `numpy.random.default_rng([seed, epoch, index])`: call
     `set_epoch` each epoch for fresh augmentation (DataLoader workers copy the data set when an
     iterator is created, so do not combine this with persistent_workers=True).
@@ -170,18 +174,22 @@ class TopDownCocoDataset(Dataset):
         }
 
     def _gt_samples(self) -> list[dict]:
+        """One sample per usable ground-truth box, images in the file's order as mmpose reads them."""
         k = self.keypoint_set.num_keypoints
+        # SRPose's training set moves some box centres, drawn once here in mmpose's order (see shift_box_center).
+        shift_rng = np.random.RandomState(self.seed) if self.train and self.augment.box_shift_prob > 0 else None
         samples = []
-        for img_id in sorted(self.coco.imgs):
+        for img_id in self.coco.getImgIds():
             img = self.coco.imgs[img_id]
             width, height = img["width"], img["height"]
             for ann in self.coco.loadAnns(self.coco.getAnnIds(imgIds=img_id, iscrowd=False)):
                 if ann.get("category_id", 1) != 1 or "bbox" not in ann:
                     continue
                 x, y, w, h = ann["bbox"]
+                # mmpose 0.x's box sanitising: the far corner is measured from the clipped near one.
                 x1, y1 = max(0.0, x), max(0.0, y)
-                x2 = min(width - 1.0, x + max(0.0, w - 1.0))
-                y2 = min(height - 1.0, y + max(0.0, h - 1.0))
+                x2 = min(width - 1.0, x1 + max(0.0, w - 1.0))
+                y2 = min(height - 1.0, y1 + max(0.0, h - 1.0))
                 if ann.get("area", 1) <= 0 or x2 <= x1 or y2 <= y1:
                     self.num_dropped_boxes += 1
                     continue
@@ -190,8 +198,12 @@ class TopDownCocoDataset(Dataset):
                     self.num_without_keypoints += 1
                     continue
                 visible = (kpts[:, 2] > 0).astype(np.float32)  # v = 1 and v = 2 both count, as in mmpose
-                samples.append(self._sample(img, (x1, y1, x2 - x1, y2 - y1), kpts[:, :2] * visible[:, None],
-                                            visible, 1.0, ann.get("area", (x2 - x1) * (y2 - y1)), ann.get("id")))
+                sample = self._sample(img, (x1, y1, x2 - x1, y2 - y1), kpts[:, :2] * visible[:, None], visible, 1.0,
+                                      ann.get("area", (x2 - x1) * (y2 - y1)), ann.get("id"))
+                if shift_rng is not None:
+                    sample["center"] = shift_box_center(sample["center"], x2 - x1, y2 - y1, shift_rng,
+                                                        self.augment.box_shift_prob)
+                samples.append(sample)
         return samples
 
     def _detection_samples(self, detections, min_box_score: float) -> list[dict]:

@@ -30,6 +30,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # joint is upper body. This reproduces mmpose's upper_body_ids for COCO (0-10), MPII (7-15)
 # and CrowdPose (0-5, 12, 13).
 _LOWER_BODY_WORDS = ("hip", "knee", "ankle", "pelvis")
+# mmpose 0.x `_xywh2cs`: a moved centre shifts by BOX_SHIFT_FACTOR * (U(0, 1) - 0.5) of the box, up to +-20%.
+BOX_SHIFT_FACTOR = 0.4
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class AugmentParams:
     scale_factor: float = 0.5
     rot_factor: float = 40.0
     rot_prob: float = 0.6
+    box_shift_prob: float = 0.3  # share of training boxes whose centre moves (shift_box_center)
 
 
 @dataclass
@@ -52,11 +55,17 @@ class Sample:
     image: np.ndarray
     keypoints: np.ndarray  # (K, 2) float32, input-image pixels after the affine crop
     visible: np.ndarray  # (K,) float32, 1 = labelled (mmpose's joints_3d_visible after flip)
-    target_weight: np.ndarray  # (K,) float32, labelled AND inside the crop
     center: np.ndarray  # (2,) float32, after flip / half-body
     scale: np.ndarray  # (2,) float32, after half-body / random scale
     rotation: float
     flipped: bool
+
+    @property
+    def target_weight(self) -> np.ndarray:
+        """The loss weight the data set hands over: the visibility, also for a labelled joint outside the
+        crop. The loss sets it to 0 only when the joint's whole Gaussian window lies outside the heatmap
+        (SPEC.md section 2), so the crop must not decide it."""
+        return self.visible
 
 
 def upper_body_ids(keypoint_set: KeypointSet) -> tuple[int, ...]:
@@ -71,6 +80,16 @@ def box_to_center_scale(x: float, y: float, w: float, h: float, input_size: tupl
     center, scale = boxes_to_center_scale(torch.tensor([[x, y, w, h]], dtype=torch.float64),
                                           input_size[1] / input_size[0], padding)
     return center[0].numpy(), scale[0].numpy()
+
+
+def shift_box_center(center, w: float, h: float, rng: np.random.RandomState, prob: float) -> np.ndarray:
+    """SRPose's training box jitter (mmpose 0.x `_xywh2cs` outside test mode): with probability `prob` the
+    centre moves by BOX_SHIFT_FACTOR * (U(0, 1) - 0.5) * (w, h). Draws `rng.rand()` for every box, then
+    `rng.rand(2)` when it moves, as mmpose's np.random calls do; float32 centre, float64 shift."""
+    center = np.array(center, dtype=np.float32)
+    if rng.rand() < prob:
+        center += BOX_SHIFT_FACTOR * (rng.rand(2) - 0.5) * np.array([w, h])
+    return center
 
 
 def get_affine_transform(center, scale, rot: float, output_size: tuple[int, int],
@@ -163,12 +182,10 @@ def crop(image_bgr: np.ndarray, keypoints: np.ndarray, visible: np.ndarray, cent
     patch = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
     vis = (np.asarray(visible) > 0)
     kpts = np.where(vis[:, None], affine_points(keypoints, trans), 0.0).astype(np.float32)
-    inside = (kpts[:, 0] >= 0) & (kpts[:, 0] < out_w) & (kpts[:, 1] >= 0) & (kpts[:, 1] < out_h)
     return Sample(
         image=normalize_image(patch),
         keypoints=kpts,
         visible=vis.astype(np.float32),
-        target_weight=(vis & inside).astype(np.float32),
         center=np.asarray(center, dtype=np.float32),
         scale=np.asarray(scale, dtype=np.float32),
         rotation=float(rot),

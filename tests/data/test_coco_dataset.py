@@ -10,7 +10,7 @@ import torch
 
 from srpose_fast.data.coco import TopDownCocoDataset
 from srpose_fast.keypoint_sets import COCO, CROWDPOSE, MPII
-from srpose_fast.data.transforms import affine_points, box_to_center_scale, get_affine_transform
+from srpose_fast.data.transforms import AugmentParams, affine_points, box_to_center_scale, get_affine_transform
 
 
 def test_train_samples_shapes_dtypes_and_epochs(synthetic_set):
@@ -26,7 +26,7 @@ def test_train_samples_shapes_dtypes_and_epochs(synthetic_set):
         assert set(s[key].tolist()) <= {0.0, 1.0}
     assert s["center"].shape == (2,) and s["scale"].shape == (2,)
     assert isinstance(s["image_id"], int) and s["box_score"] == 1.0 and s["area"] > 0 and s["index"] == 3
-    assert torch.all(s["target_weight"] <= s["visible"])
+    assert torch.equal(s["target_weight"], s["visible"])  # the visibility; the loss applies the window rule
     assert torch.equal(ds[3]["image"], s["image"])  # same seed, epoch and index: same sample
     ds.set_epoch(1)
     assert not torch.equal(ds[3]["image"], s["image"])
@@ -109,7 +109,53 @@ def test_boxes_outside_the_image_are_dropped_counted_and_warned_once(write_coco,
 def test_boxes_are_clipped_to_the_image(write_coco, make_person, make_keypoints):
     ann, prefix = write_coco([make_person(make_keypoints(), (-20, 150, 100, 100), ann_id=1)])  # 160x200 image
     ds = TopDownCocoDataset(ann, prefix)
-    np.testing.assert_allclose(ds.samples[0]["bbox"], [0, 150, 79, 49])
+    # mmpose 0.x: x1 = max(0, x), x2 = min(W - 1, x1 + max(0, w - 1)): the far corner from the clipped one.
+    np.testing.assert_allclose(ds.samples[0]["bbox"], [0, 150, 99, 49])
+
+
+def _mmpose_shifted_centres(data, seed, prob=0.3):
+    """SPEC.md section 2 as mmpose 0.x draws it: np.random seeded, images in the file's order, each usable box
+    draws rand() and, when below 0.3, moves its float32 centre by 0.4 * (rand(2) - 0.5) * (w, h)."""
+    np.random.seed(seed)
+    centres = []
+    for img in data["images"]:
+        for ann in (a for a in data["annotations"] if a["image_id"] == img["id"]):
+            x, y, w, h = ann["bbox"]
+            x1, y1 = max(0, x), max(0, y)
+            w, h = min(img["width"] - 1, x1 + max(0, w - 1)) - x1, min(img["height"] - 1, y1 + max(0, h - 1)) - y1
+            centre = np.array([x1 + w * 0.5, y1 + h * 0.5], dtype=np.float32)
+            if np.random.rand() < prob:
+                centre += 0.4 * (np.random.rand(2) - 0.5) * [w, h]
+            centres.append(centre)
+    return np.stack(centres)
+
+
+def test_training_box_centres_move_as_srpose_draws_them_once(write_coco, make_person, make_keypoints):
+    rng = np.random.default_rng(0)
+    images = [(image_id, 320, 240) for image_id in (7, 3, 11, 5)]  # ids out of order: the file's order counts
+    people = [make_person(make_keypoints(x0=float(rng.integers(0, 200)), y0=float(rng.integers(0, 80))),
+                          (float(rng.integers(-10, 200)), float(rng.integers(0, 80)), float(rng.integers(40, 120)),
+                           float(rng.integers(90, 160))), ann_id=10 * image_id + i, image_id=image_id)
+              for image_id, _, _ in images for i in range(15)]
+    ann, prefix = write_coco(people, images=images)
+    data = json.loads(ann.read_text())
+
+    train = TopDownCocoDataset(ann, prefix, seed=5)
+    plain = np.stack([s["center"] for s in TopDownCocoDataset(ann, prefix, train=False).samples])
+    got = np.stack([s["center"] for s in train.samples])
+    assert len(got) == 60 and got.dtype == np.float32
+    np.testing.assert_array_equal(got, _mmpose_shifted_centres(data, seed=5))
+    moved = (got != plain).any(axis=1)
+    assert 0.15 < moved.mean() < 0.45
+    boxes = np.stack([s["bbox"] for s in train.samples])
+    assert (np.abs(got - plain) <= 0.2 * boxes[:, 2:] + 1e-4).all()
+
+    train.set_epoch(3)  # drawn once: the epoch does not move them again
+    np.testing.assert_array_equal(np.stack([s["center"] for s in train.samples]), got)
+    other = np.stack([s["center"] for s in TopDownCocoDataset(ann, prefix, seed=6).samples])
+    assert (other != got).any()
+    off = TopDownCocoDataset(ann, prefix, seed=5, augment=AugmentParams(box_shift_prob=0.0))
+    np.testing.assert_array_equal(np.stack([s["center"] for s in off.samples]), plain)
 
 
 def test_instances_without_labelled_keypoints_are_skipped(write_coco, make_person, make_keypoints):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from srpose_fast.keypoint_sets import COCO, CROWDPOSE, MPII
 from srpose_fast.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, AugmentParams, affine_points,
@@ -144,8 +145,10 @@ def test_train_transform_moves_image_and_keypoints_together():
         rgb = _denorm_rgb(s.image)
         flips += s.flipped
         rots += s.rotation != 0
-        assert s.target_weight.sum() > 0
-        for j in np.nonzero(s.target_weight)[0]:
+        x, y = np.round(s.keypoints).astype(int).T
+        inside = (s.visible > 0) & (x >= 0) & (x < 192) & (y >= 0) & (y < 256)
+        assert inside.any()
+        for j in np.nonzero(inside)[0]:
             x, y = np.round(s.keypoints[j]).astype(int)
             bgr = rgb[y, x, ::-1]
             nearest = np.argmin(np.abs(palette.astype(float) - bgr).sum(1))
@@ -153,19 +156,36 @@ def test_train_transform_moves_image_and_keypoints_together():
     assert 5 < flips < 35 and 5 < rots < 40
 
 
-def test_target_weight_is_labelled_and_inside_crop():
+def test_target_weight_is_the_visibility_and_the_window_rule_decides_the_rest():
+    """SPEC.md section 2: target weight = the joint's visibility; only the heatmap window rule (window wholly
+    outside the map) sets it to 0, so a labelled joint just outside the crop still trains on its cut-off
+    Gaussian. The crop here cuts the legs: the knees lie just below the crop, the ankles far below."""
+    from srpose_fast.codecs.targets import encode_heatmaps
+    from srpose_fast.reference.targets import generate_target
+
     img, kpts, _ = _dot_scene()
     vis = np.ones(17, np.float32)
     vis[3] = 0
-    center, scale = box_to_center_scale(150, 60, 90, 100, (256, 192))  # the lower joints fall outside
+    center, scale = box_to_center_scale(150, 60, 90, 100, (256, 192))
     s = eval_transform(img, kpts, vis, center, scale, input_size=(256, 192))
-    inside = (s.keypoints[:, 0] >= 0) & (s.keypoints[:, 0] < 192) & (s.keypoints[:, 1] >= 0) & (s.keypoints[:, 1] < 256)
-    np.testing.assert_array_equal(s.target_weight, (inside & (vis > 0)).astype(np.float32))
+    np.testing.assert_array_equal(s.target_weight, vis)  # inside the crop or not
     np.testing.assert_array_equal(s.visible, vis)
-    assert 0 < s.target_weight.sum() < 16
     np.testing.assert_array_equal(s.keypoints[3], [0, 0])
     t = get_affine_transform(center, scale, 0, (256, 192))
     np.testing.assert_allclose(s.keypoints[vis > 0], affine_points(kpts[vis > 0], t), atol=1e-4)
+
+    sigma, below = 8.0, s.keypoints[:, 1] - 255
+    just_outside = (vis > 0) & (below > 0) & (below < 3 * sigma)
+    far_outside = (vis > 0) & (below > 3 * sigma + 1)
+    assert just_outside.any() and far_outside.any()
+    maps, weight = encode_heatmaps(torch.from_numpy(s.keypoints)[None], torch.from_numpy(s.target_weight)[None],
+                                   (256, 192), sigma)
+    weight, maps = weight[0].numpy(), maps[0].numpy()
+    assert (weight[just_outside] == 1).all() and (maps[just_outside].max(axis=(1, 2)) > 0).all()
+    assert (weight[far_outside] == 0).all() and (maps[far_outside] == 0).all()
+    # The original's per-sample target generator agrees on every joint's weight.
+    _, reference = generate_target(s.keypoints, s.target_weight, (192, 256), sigma)
+    np.testing.assert_array_equal(weight, reference[:, 0])
 
 
 def test_augmentation_is_deterministic_per_generator_seed():
