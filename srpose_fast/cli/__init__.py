@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, demo, evaluate, models, predict, quantization, score, train
+from . import bench, convert, demo, evaluate, models, predict, quantization, score, train
 from .errors import one_line, user_errors
 
 # In the order `srpose-fast --help` lists them.
-COMMANDS = (models, train, evaluate, score, predict, quantization, bench, demo)
+COMMANDS = (models, train, evaluate, score, predict, convert, quantization, bench, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,8 @@
 Only rank 0 writes (a logger built with `enabled=False` does nothing). The CSV has the columns
 `CSV_COLUMNS`; a resumed run appends to the same file. Each row is flushed as it is written, so
 the file is readable while training runs and complete up to the last row after a crash.
+Evaluations during training go to `val.csv` (epoch, iter, then the benchmark's statistics) and to
+TensorBoard as `val/<statistic>`.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import warnings
 from pathlib import Path
 
 CSV_COLUMNS = ("epoch", "iter", "loss", "lr", "images_per_s", "time")
+VAL_FILENAME = "val.csv"
 
 _warned_no_tensorboard = False
 
@@ -29,8 +32,25 @@ def _summary_writer(log_dir: Path):
     return SummaryWriter(log_dir=str(log_dir))
 
 
+def _open_csv(path: Path, columns) -> tuple:
+    """(file, DictWriter) appending to `path`; the header is written to a new file and checked in an old one."""
+    new = not path.exists() or path.stat().st_size == 0
+    if not new:
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), None)
+        if header != list(columns):
+            raise ValueError(f"{path} exists with columns {header}, not {list(columns)}; use another output folder")
+    file = open(path, "a", newline="")
+    writer = csv.DictWriter(file, fieldnames=list(columns))
+    if new:
+        writer.writeheader()
+        file.flush()
+    return file, writer
+
+
 class TrainLogger:
-    """`log(epoch=, iter=, loss=, lr=, images_per_s=, time=)` appends a CSV row and TensorBoard scalars.
+    """`log(epoch=, iter=, loss=, lr=, images_per_s=, time=)` appends a CSV row and TensorBoard scalars;
+    `log_validation(epoch=, iter=, stats=)` does the same for an evaluation (`val.csv`, `val/<name>`).
 
     Args:
         out_dir: the run's folder; the CSV is `out_dir/log.csv`, TensorBoard events go to `out_dir/tb`.
@@ -42,24 +62,16 @@ class TrainLogger:
                  filename: str = "log.csv"):
         self.enabled = enabled
         self.path = Path(out_dir) / filename
+        self.val_path = Path(out_dir) / VAL_FILENAME
         self._file = None
         self._writer = None
+        self._val_file = None
+        self._val_writer = None
         self._tb = None
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        if not new:
-            with open(self.path, newline="") as f:
-                header = next(csv.reader(f), None)
-            if header != list(CSV_COLUMNS):
-                raise ValueError(f"{self.path} exists with columns {header}, not {list(CSV_COLUMNS)}; "
-                                 "use another output folder")
-        self._file = open(self.path, "a", newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=CSV_COLUMNS)
-        if new:
-            self._writer.writeheader()
-            self._file.flush()
+        self._file, self._writer = _open_csv(self.path, CSV_COLUMNS)
         if tensorboard:
             self._tb = _summary_writer(self.path.parent / "tb")
 
@@ -76,7 +88,24 @@ class TrainLogger:
             for name in ("loss", "lr", "images_per_s"):
                 self._tb.add_scalar(f"train/{name}", float(row[name]), step)
 
+    def log_validation(self, *, epoch: int, iter: int, stats: dict[str, float]) -> None:
+        """Append one evaluation's statistics to `val.csv` (its columns are fixed by the first row) and
+        TensorBoard's `val/<name>` at step `iter`."""
+        if not self.enabled:
+            return
+        if self._val_writer is None:
+            self._val_file, self._val_writer = _open_csv(self.val_path, ("epoch", "iter", *stats))
+        self._val_writer.writerow({"epoch": epoch, "iter": iter, **stats})
+        self._val_file.flush()
+        if self._tb is not None:
+            for name, value in stats.items():
+                if isinstance(value, (int, float)):
+                    self._tb.add_scalar(f"val/{name}", float(value), int(iter))
+
     def close(self) -> None:
+        if self._val_file is not None:
+            self._val_file.close()
+            self._val_file = self._val_writer = None
         if self._file is not None:
             self._file.close()
             self._file = None
