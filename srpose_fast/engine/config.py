@@ -26,6 +26,8 @@ class TrainConfig:
     `amp`: "auto" = bf16 autocast on CUDA and none on the CPU; "fp16" adds a GradScaler.
     `lr_steps`: epochs (0-based) from which the learning rate is multiplied by another `lr_gamma`.
     `warmup_iters`: iterations of linear warm-up from `warmup_ratio * lr` to `lr`.
+    `no_weight_decay`: parameters whose name contains one of these strings train with weight decay 0
+    (mmcv's `paramwise_cfg.custom_keys` with `decay_mult=0`); every string must match a parameter.
     `checkpoint_interval`: epochs between kept `epoch_NNN.pth` files (`latest.pth` is written every epoch).
     `log_interval`: iterations between log rows. `progress`: None = a tqdm bar only on a terminal.
     """
@@ -57,6 +59,7 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 5e-4
     weight_decay: float = 0.0
+    no_weight_decay: tuple[str, ...] = ()
     warmup_iters: int = 500
     warmup_ratio: float = 0.001
     lr_steps: tuple[int, ...] = (170, 200)
@@ -101,6 +104,10 @@ class TrainConfig:
             raise ValueError(f"warmup_ratio must be in (0, 1], got {self.warmup_ratio}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be positive or null, got {self.grad_clip}")
+        if isinstance(self.no_weight_decay, str) or not all(isinstance(k, str) and k for k in self.no_weight_decay):
+            raise ValueError(f"no_weight_decay must be a list of non-empty parameter-name parts, "
+                             f"got {self.no_weight_decay!r}")
+        self.no_weight_decay = tuple(self.no_weight_decay)
 
     def to_dict(self) -> dict:
         """Plain JSON-able values (tuples become lists)."""

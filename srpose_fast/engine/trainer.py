@@ -70,9 +70,19 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    """Adam / AdamW over the trainable parameters; those named by `config.no_weight_decay` form a
+    second group with weight decay 0."""
+    names = [name for name, _ in model.named_parameters()]
+    unmatched = [key for key in config.no_weight_decay if not any(key in name for name in names)]
+    if unmatched:
+        raise ValueError(f"no_weight_decay: {unmatched} match no parameter name of the model")
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if any(key in name for key in config.no_weight_decay) else decay).append(param)
+    groups = [{"params": decay}] + ([{"params": no_decay, "weight_decay": 0.0}] if no_decay else [])
     cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+    return cls(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def epoch_checkpoint_name(epoch: int) -> str:

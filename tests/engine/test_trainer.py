@@ -9,14 +9,16 @@ import torch
 from srpose_fast.engine.config import TrainConfig, config_from_dict, load_config
 from srpose_fast.engine.logging import CSV_COLUMNS
 from srpose_fast.engine.schedule import WarmupStepLR, lr_factor
-from srpose_fast.engine.trainer import Trainer, resolve_amp
+from srpose_fast.engine.trainer import Trainer, build_optimizer, resolve_amp
 from srpose_fast.models import MODEL_SPECS
+from srpose_fast.models.backbones import BACKBONES, build_backbone
 from trainer_fixtures import tiny_config, tiny_loader, tiny_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 ZOO_CONFIGS = ("srpose_hrnet_w32", "srpose_res50", "sr_hrnet_w32", "simple_hrnet_w32", "simple_res50", "srpose_demo")
+HRFORMER_CONFIGS = ("srpose_hrformer_s", "sr_hrformer_s", "simple_hrformer_s")
 
 
 # ------------------------------------------------------------------------------------ schedule
@@ -97,6 +99,61 @@ def test_config_errors(tmp_path):
     round_trip = tmp_path / "c.json"
     TrainConfig(input_size=(64, 64), grad_clip=1.0).save(round_trip)
     assert load_config(round_trip) == TrainConfig(input_size=(64, 64), grad_clip=1.0)
+
+
+@pytest.mark.parametrize("name", HRFORMER_CONFIGS)
+def test_hrformer_config_files(name):
+    """SPEC.md section 7: AdamW with the bias tables at decay 0, fp16 with a dynamic scale, SyncBN, drop path 0.1."""
+    config = load_config(CONFIGS / f"{name}.json")
+    assert config.model == name and name in MODEL_SPECS and name in config.output_dir
+    assert (config.optimizer, config.lr, config.weight_decay, config.no_weight_decay) == \
+        ("adamw", 5e-4, 0.01, ("relative_position_bias_table",))
+    assert (config.epochs, config.lr_steps, config.lr_gamma, config.warmup_iters, config.warmup_ratio) == \
+        (210, (170, 200), 0.1, 500, 0.001)
+    assert (config.batch_size, config.input_size, config.amp, config.sync_bn) == (32, (256, 192), "fp16", True)
+    assert MODEL_SPECS[name].backbone == "hrformer_s" and BACKBONES["hrformer_s"][1]["drop_path_rate"] == 0.1
+
+
+def _decay_model():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4))
+    model.relative_position_bias_table = torch.nn.Parameter(torch.ones(3))
+    model.frozen_relative_position_bias_table = torch.nn.Parameter(torch.ones(2), requires_grad=False)
+    return model
+
+
+def test_no_weight_decay_groups():
+    """mmcv's custom_keys with decay_mult 0: parameters named by a listed part get weight decay 0 and
+    everything else (norms and biases included) keeps it; frozen parameters stay out."""
+    model = _decay_model()
+    config = TrainConfig(optimizer="adamw", weight_decay=0.01, no_weight_decay=["relative_position_bias_table"])
+    optimizer = build_optimizer(model, config)
+    decay, no_decay = optimizer.param_groups
+    assert optimizer.defaults["betas"] == (0.9, 0.999) and isinstance(optimizer, torch.optim.AdamW)
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    assert no_decay["params"] == [model.relative_position_bias_table]
+    assert decay["params"] == [model[0].weight, model[0].bias, model[1].weight, model[1].bias]
+    with torch.no_grad():
+        for param in decay["params"]:
+            param.fill_(1.0)
+    for param in decay["params"] + no_decay["params"]:
+        param.grad = torch.zeros_like(param)
+    optimizer.param_groups[0]["lr"] = optimizer.param_groups[1]["lr"] = 1.0
+    optimizer.step()  # zero gradients: only the decoupled decay moves a parameter
+    assert bool((model[1].bias == 0.99).all()) and bool((model.relative_position_bias_table == 1.0).all())
+    assert len(build_optimizer(model, TrainConfig()).param_groups) == 1
+
+
+def test_no_weight_decay_errors():
+    with pytest.raises(ValueError, match="'relative_position_bias_tabel'.*match no parameter"):
+        build_optimizer(_decay_model(), TrainConfig(no_weight_decay=["relative_position_bias_tabel"]))
+    for bad in ("relative_position_bias_table", [""], [3]):
+        with pytest.raises(ValueError, match="no_weight_decay"):
+            TrainConfig(no_weight_decay=bad)
+    assert config_from_dict({"no_weight_decay": ["table"]}).no_weight_decay == ("table",)
+    # HRFormer's bias tables are frozen (never added, so never given a gradient): matched, not an error.
+    config = load_config(CONFIGS / "srpose_hrformer_s.json")
+    optimizer = build_optimizer(build_backbone("hrformer_s"), config)
+    assert len(optimizer.param_groups) == 1
 
 
 def test_resolve_amp():

@@ -1,13 +1,14 @@
-"""Backbones: ResNet and HRNet feature extractors (lists of maps, finest first) and checkpoint loading."""
+"""Backbones: ResNet, HRNet and HRFormer feature extractors (lists of maps, finest first) and checkpoint loading."""
 from __future__ import annotations
 
 from torch import nn
 
+from .hrformer import HRFormer
 from .hrnet import HRNet
 from .pretrained import CheckpointMismatchError, load_pretrained
 from .resnet import ResNet
 
-__all__ = ["BACKBONES", "CheckpointMismatchError", "HRNet", "ResNet", "build_backbone", "load_pretrained"]
+__all__ = ["BACKBONES", "CheckpointMismatchError", "HRFormer", "HRNet", "ResNet", "build_backbone", "load_pretrained"]
 
 # name -> (class, constructor arguments); `build_backbone` overrides update the arguments.
 BACKBONES: dict[str, tuple[type[nn.Module], dict]] = {
@@ -20,6 +21,8 @@ BACKBONES: dict[str, tuple[type[nn.Module], dict]] = {
     # CPU demo: same topology (4 branches, multiscale), narrow and one module/block per stage.
     "hrnet_w8_small": (HRNet, {"width": 8, "stem_channels": 16, "num_modules": (1, 1, 1),
                                "num_blocks": (1, 1, 1, 1)}),
+    # HRFormer-S as SRPose trains it (drop path 0.1); its layout is HRFormer's defaults.
+    "hrformer_s": (HRFormer, {"drop_path_rate": 0.1}),
 }
 
 

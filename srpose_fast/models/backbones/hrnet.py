@@ -7,7 +7,7 @@ it has no parameters, so the keys are the same.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -36,6 +36,47 @@ def _fuse_up(in_channels: int, out_channels: int, steps: int) -> nn.Sequential:
     )
 
 
+FuseBuilder = Callable[[int, int, int], nn.Module]  # (in channels, out channels, scale steps)
+SizeMatcher = Callable[[torch.Tensor, torch.Size], torch.Tensor]
+
+
+def fuse_layers(channels: Sequence[int], outputs: int, up: FuseBuilder, down: FuseBuilder) -> nn.ModuleList:
+    """Row i of the first `outputs` rows brings each branch j to branch i: `up` from coarser branches,
+    Identity for itself (the official code's None: no parameters, same keys), `down` from finer ones."""
+    rows = nn.ModuleList()
+    for i in range(outputs):
+        row = nn.ModuleList()
+        for j, c in enumerate(channels):
+            if j > i:
+                row.append(up(c, channels[i], j - i))
+            elif j == i:
+                row.append(nn.Identity())
+            else:
+                row.append(down(c, channels[i], i - j))
+        rows.append(row)
+    return rows
+
+
+def fuse(xs: list[torch.Tensor], rows: nn.ModuleList, match_size: SizeMatcher) -> list[torch.Tensor]:
+    """ReLU of each row's sum, in branch order; `match_size` fits an upsampled map to the row's size."""
+    outs = []
+    for i, row in enumerate(rows):
+        total = None
+        for j, layer in enumerate(row):
+            y = layer(xs[j])
+            if j > i:
+                y = match_size(y, xs[i].shape[-2:])
+            total = y if total is None else total + y
+        outs.append(total.relu())
+    return outs
+
+
+def _crop(y: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    # Odd sizes: the coarse map came from ceil-halving, so 2^k upsampling overshoots by at most
+    # 2^k - 1; cropping keeps coarse pixel p over fine pixel 2^k p.
+    return y[..., :size[0], :size[1]]
+
+
 class HRModule(nn.Module):
     """Parallel basic-block branches, then every output branch sums all inputs brought to its scale."""
 
@@ -43,34 +84,10 @@ class HRModule(nn.Module):
         super().__init__()
         self.branches = nn.ModuleList(make_layer(BasicBlock, c, c, num_blocks) for c in channels)
         outputs = len(channels) if multiscale_output else 1
-        self.fuse_layers = nn.ModuleList()
-        for i in range(outputs):
-            row = nn.ModuleList()
-            for j, c in enumerate(channels):
-                if j > i:
-                    row.append(_fuse_up(c, channels[i], j - i))
-                elif j == i:
-                    row.append(nn.Identity())
-                else:
-                    row.append(_fuse_down(c, channels[i], i - j))
-            self.fuse_layers.append(row)
-        self.relu = nn.ReLU()
+        self.fuse_layers = fuse_layers(channels, outputs, _fuse_up, _fuse_down)
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        xs = [branch(x) for branch, x in zip(self.branches, xs)]
-        outs = []
-        for i, row in enumerate(self.fuse_layers):
-            height, width = xs[i].shape[-2:]
-            total = None
-            for j, layer in enumerate(row):
-                y = layer(xs[j])
-                if j > i:
-                    # Odd sizes: the coarse map came from ceil-halving, so 2^k upsampling
-                    # overshoots by at most 2^k - 1; crop keeps coarse pixel p over fine 2^k p.
-                    y = y[..., :height, :width]
-                total = y if total is None else total + y
-            outs.append(self.relu(total))
-        return outs
+        return fuse([branch(x) for branch, x in zip(self.branches, xs)], self.fuse_layers, _crop)
 
 
 def _transition(in_channels: Sequence[int], out_channels: Sequence[int]) -> nn.ModuleList:

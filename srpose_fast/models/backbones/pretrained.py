@@ -1,9 +1,10 @@
 """Load an ImageNet (or pose) checkpoint from a local file into a backbone, checking every key.
 
-Accepted files: torchvision / timm ResNet, official / timm / mmpose HRNet, bare or wrapped in
-`state_dict` / `model` / `module`, with `module.` (DataParallel) and `backbone.` (mmpose / mmcls)
-prefixes. Our parameter names are those layouts' names, so after the prefixes come off the mapping is
-the identity; what is left is deciding which file keys are known to have no place in a backbone.
+Accepted files: torchvision / timm ResNet, official / timm / mmpose HRNet, HRFormer's ImageNet release
+(`hrt_small.pth`: the classification model under `model`), bare or wrapped in `state_dict` / `model` /
+`module`, with `module.` (DataParallel) and `backbone.` (mmpose / mmcls) prefixes. Our parameter names
+are those layouts' names, so after the prefixes come off the mapping is the identity; what is left is
+deciding which file keys are known to have no place in a backbone.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from torch import nn
 from ..weights.errors import CheckpointMismatchError
 
 WRAPPER_KEYS = ("state_dict", "model", "module")
-# Classification heads: torchvision/timm ResNet `fc`, HRNet's ImageNet head (incre/downsamp/final
-# layer + classifier). The official pose HRNet's `final_layer` is its 1x1 heatmap conv.
+# Classification heads: torchvision/timm ResNet `fc`; HRNet's and HRFormer's ImageNet heads (both
+# incre_modules, downsamp_modules, final_layer, classifier). The official pose HRNet's `final_layer`
+# is its 1x1 heatmap conv.
 CLASSIFICATION_PREFIXES = ("fc.", "classifier.", "incre_modules.", "downsamp_modules.", "final_layer.")
 FUSE_ROW = re.compile(r"^(stage\d+\.\d+)\.fuse_layers\.(\d+)\.")
 BRANCH = re.compile(r"^(stage\d+\.\d+)\.branches\.(\d+)\.")
