@@ -15,6 +15,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="shift", choices=DECODE_METHODS)
     p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     p.add_argument("--device", default=None)
+    p.add_argument("--backend", default="auto",
+                   help="backend of the fused ops (SR head, decode): auto (default), torch, triton, cuda, cpp")
     p.add_argument("--keypoint-set", choices=KEYPOINT_SET_NAMES,
                    help="the model's keypoints (default: the config's, else the annotation file's, else coco)")
 
@@ -54,5 +56,6 @@ def load_model(args: argparse.Namespace, ann_file=None):
                         input_size=config.input_size if config else None)
     if args.checkpoint:
         load_checkpoint(args.checkpoint, model, model_name=name)
+    model.set_backend(args.backend)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), config

@@ -1,7 +1,11 @@
 """Batching of `TopDownCocoDataset` samples for the fused loss (no target heatmaps are built)."""
 from __future__ import annotations
 
+import warnings
+
 import torch
+
+from ..codecs.heatmap_codec import rescale_keypoints
 
 _FLOAT_KEYS = ("box_score", "area")
 _INT_KEYS = ("image_id", "index")
@@ -10,13 +14,12 @@ _INT_KEYS = ("image_id", "index")
 def collate_pose(batch: list[dict], *, heatmap_size=None) -> dict:
     """Stack a list of samples into a batch.
 
-    Tensors are stacked: image (B, 3, H, W), keypoints (B, K, 2), target_weight (B, K),
+    Tensors are stacked: image (B, 3, H, W), keypoints (B, K, 2) in input pixels, target_weight (B, K),
     visible (B, K), center (B, 2), scale (B, 2). image_id and index become int64 (B,), box_score
-    and area float32 (B,).
+    and area float32 (B,). The model's codec converts the keypoints for the loss (`HeatmapCodec.encode`).
 
-    Keypoints are converted to heatmap coordinates, `keypoints * heatmap_size / input_size` per
-    axis, with `heatmap_size` (H, W) and the input size read from the images; with
-    `heatmap_size=None` (SRPose's largest output is the input resolution) they are unchanged.
+    `heatmap_size` (H, W) is deprecated: it converts the keypoints to the pixels of a heatmap that size
+    (the input size read from the images), as the loss took them before the codec did.
     """
     if not batch:
         raise ValueError("collate_pose got an empty batch")
@@ -32,8 +35,8 @@ def collate_pose(batch: list[dict], *, heatmap_size=None) -> dict:
         else:
             out[key] = values
     if heatmap_size is not None:
-        in_h, in_w = out["image"].shape[-2:]
-        hm_h, hm_w = heatmap_size
-        factor = torch.tensor([hm_w / in_w, hm_h / in_h], dtype=out["keypoints"].dtype)
-        out["keypoints"] = out["keypoints"] * factor
+        warnings.warn("collate_pose(heatmap_size=) is deprecated: keep the keypoints in input pixels and let the "
+                      "model's codec convert them (model.loss(outputs, batch))", DeprecationWarning, stacklevel=2)
+        keypoints = out["keypoints"]
+        out["keypoints"] = rescale_keypoints(keypoints, out["image"].shape[-2:], heatmap_size).to(keypoints.dtype)
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,9 @@ class TrainConfig:
     (mmcv's `paramwise_cfg.custom_keys` with `decay_mult=0`); every string must match a parameter.
     `checkpoint_interval`: epochs between kept `epoch_NNN.pth` files (`latest.pth` is written every epoch).
     `log_interval`: iterations between log rows. `progress`: None = a tqdm bar only on a terminal.
+    `backend`: the fused ops' backend in training and evaluation alike (SR head, loss, decode): "auto"
+    (per op and device: triton, else cuda, on a GPU; the C++ decoder or torch on the CPU), "torch", "triton",
+    "cuda" or "cpp" (decode only). `loss_backend`, its old name, is still accepted with a DeprecationWarning.
     """
 
     # model
@@ -69,8 +73,8 @@ class TrainConfig:
     amp: str = "auto"
     channels_last: bool = True
     sync_bn: bool = False
-    # loss
-    loss_backend: str = "auto"
+    # fused ops (SR head, loss, decode) and the loss's targets
+    backend: str = "auto"
     target_method: str = "msra"
     # run
     seed: int = 0
@@ -81,7 +85,19 @@ class TrainConfig:
     progress: bool | None = None
     tensorboard: bool = True
 
-    def __post_init__(self):
+    loss_backend: dataclasses.InitVar[str | None] = None  # deprecated: backend
+
+    def __post_init__(self, loss_backend: str | None = None):
+        from ..ops.backend import BACKENDS
+
+        if loss_backend is not None:
+            warnings.warn("the config key loss_backend is deprecated: use backend (it sets the SR head's and the "
+                          "decode's backend too)", DeprecationWarning, stacklevel=3)
+            if self.backend not in ("auto", loss_backend):
+                raise ValueError(f"backend {self.backend!r} and its old name loss_backend {loss_backend!r} disagree")
+            self.backend = loss_backend
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.input_size is not None:
             self.input_size = tuple(int(v) for v in self.input_size)
             if len(self.input_size) != 2 or any(v <= 0 or v % 32 for v in self.input_size):
@@ -122,7 +138,7 @@ class TrainConfig:
 
 def config_from_dict(values: dict, *, source: str = "config") -> TrainConfig:
     """A TrainConfig from a mapping; keys starting with "_" are ignored, unknown keys are an error."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    known = {f.name for f in dataclasses.fields(TrainConfig)} | {"loss_backend"}  # the deprecated name too
     values = {k: v for k, v in values.items() if not k.startswith("_")}
     unknown = sorted(set(values) - known)
     if unknown:

@@ -35,9 +35,10 @@ def _model_device(model) -> torch.device:
 
 @torch.no_grad()
 def predict_dataset(model, dataset, *, batch_size: int = 32, method: str = "shift", flip_test: bool = True,
-                    device=None, progress: bool = True, backend: str = "auto", num_workers: int = 0) -> dict:
+                    device=None, progress: bool = True, backend: str | None = None, num_workers: int = 0) -> dict:
     """Run `model.predict` over the data set in order; numpy arrays keyed image_id (N,),
-    keypoints (N, K, 2) image pixels, keypoint_scores (N, K), box_score (N,), center, scale (N, 2)."""
+    keypoints (N, K, 2) image pixels, keypoint_scores (N, K), box_score (N,), center, scale (N, 2).
+    backend: the decode's; None = the model's (`model.set_backend`)."""
     device = _model_device(model) if device is None else torch.device(device)
     if isinstance(model, torch.nn.Module):
         model.to(device)
@@ -83,7 +84,7 @@ def instance_order(dataset) -> np.ndarray:
 
 
 def evaluate(model, dataset, *, batch_size: int = 32, method: str = "shift", flip_test: bool = True, device=None,
-             out_dir=None, progress: bool = True, backend: str = "auto", num_workers: int = 0,
+             out_dir=None, progress: bool = True, backend: str | None = None, num_workers: int = 0,
              benchmark: str | None = None, gt_file=None, vis_thr: float = VIS_THRESHOLD,
              oks_nms_thr: float = OKS_NMS_THRESHOLD) -> dict[str, float]:
     """Evaluate a top-down model on a `TopDownCocoDataset` (train=False); see the module docstring.
@@ -97,6 +98,7 @@ def evaluate(model, dataset, *, batch_size: int = 32, method: str = "shift", fli
         out_dir: if given, `keypoints_results.json` (COCO results of the kept instances),
             `metrics.json` (the returned dict) and `metrics.md` are written there.
         num_workers: DataLoader workers for image loading.
+        backend: the fused ops' backend; None = the model's (`build_model(backend=)`, `model.set_backend`).
         benchmark: "coco" | "crowdpose" | "mpii"; None: the data set's (`scoring.benchmark_of`).
         gt_file: MPII's `mpii_gt_val.mat` (default: next to the annotation file).
         vis_thr, oks_nms_thr: the rescoring's keypoint score threshold and OKS-NMS's (mmpose: 0.2, 0.9).

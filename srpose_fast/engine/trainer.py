@@ -12,8 +12,8 @@ From Python: `train("configs/srpose_demo.json")` or `train(TrainConfig(...), res
 
 What one iteration does: set the learning rate (warm-up per iteration, step decay per epoch,
 `schedule.py`), forward under bf16 autocast on CUDA (fp16 adds a GradScaler), the fused
-multi-stage loss `model.loss(preds, keypoints, target_weight)` in float32 with the keypoints in
-final-heatmap pixels, backward, optional gradient clipping, optimiser step. After every epoch
+multi-stage loss `model.loss(preds, batch)` in float32 (the head's codec turns the keypoints, in input
+pixels, into the loss op's targets) on the config's `backend`, backward, optional gradient clipping, optimiser step. After every epoch
 rank 0 writes `latest.pth` (and `epoch_NNN.pth` every `checkpoint_interval` epochs and at the
 end) into the output folder, next to `config.json` and `log.csv` (TensorBoard events in `tb/`
 when tensorboard is installed).
@@ -30,7 +30,6 @@ import contextlib
 import random
 import time
 import warnings
-from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -96,11 +95,11 @@ class Trainer:
     """The training loop of a top-down pose model.
 
     Args:
-        model: a `TopDownPoseModel` (anything with `forward(images)` and
-            `loss(preds, keypoints, target_weight, target_method=, backend=)`), not yet wrapped.
+        model: a `TopDownPoseModel` (anything with `forward(images)`, `loss(preds, batch)`, `set_backend` and
+            `update_codec`), not yet wrapped. The config's `backend` and `target_method` are set on it.
         config: the TrainConfig (optimiser, schedule, precision, output folder, ...).
         train_loader: yields dicts with `image` (N, 3, H, W), `keypoints` (N, K, 2) in
-            final-heatmap pixels (what `collate_pose` gives) and `target_weight` (N, K). Its
+            input pixels (what `collate_pose` gives) and `target_weight` (N, K). Its
             sampler's and dataset's `set_epoch(epoch)` are called before each epoch when they
             exist, and its `generator` (when set) is re-seeded per (seed, epoch, rank).
         dist_info: from `init_distributed()`; a single process on `config.device` by default.
@@ -120,6 +119,8 @@ class Trainer:
         self.device = self.dist.device
         self.module = prepare_model(model, self.dist, sync_bn=config.sync_bn, channels_last=config.channels_last)
         self.model = unwrap_model(self.module)
+        self.model.set_backend(config.backend)
+        self.model.update_codec(target_method=config.target_method)
         self.model_name = model_name if model_name is not None else config.model
         self.loader = train_loader
         self.callbacks = list(callbacks)
@@ -138,23 +139,22 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- one step
 
-    def _to_device(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _to_device(self, batch: dict) -> tuple[torch.Tensor, dict]:
         images = batch["image"].to(self.device, non_blocking=True)
         if self.config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        keypoints = batch["keypoints"].to(self.device, torch.float32, non_blocking=True)
-        weight = batch["target_weight"].to(self.device, torch.float32, non_blocking=True)
-        return images, keypoints, weight
+        targets = {key: batch[key].to(self.device, torch.float32, non_blocking=True)
+                   for key in ("keypoints", "target_weight")}
+        return images, targets
 
     def train_step(self, batch: dict) -> torch.Tensor:
         """One optimiser step on one batch; returns the detached loss (not synchronised)."""
-        images, keypoints, weight = self._to_device(batch)
+        images, targets = self._to_device(batch)
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
                     else contextlib.nullcontext())
         with autocast:
             preds = self.module(images)
-        loss = self.model.loss(preds, keypoints, weight, target_method=self.config.target_method,
-                               backend=self.config.loss_backend)
+        loss = self.model.loss(preds, targets)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -321,12 +321,15 @@ def build_train_dataset(config: TrainConfig, model) -> Dataset:
 def build_train_loader(dataset: Dataset, config: TrainConfig, info: DistInfo, *,
                        heatmap_size: tuple[int, int] | None = None, collate_fn=None) -> DataLoader:
     """A DataLoader over this rank's shard: seeded shuffling, per-epoch worker seeds, pinned memory
-    on CUDA. The default collate is `collate_pose`, which hands the keypoints over in the pixels of
-    a `heatmap_size` map (the model's final heatmap: what the loss takes)."""
+    on CUDA. The default collate is `collate_pose`: keypoints in input pixels, as the model's loss takes
+    them (`heatmap_size` is deprecated and ignored: the model's codec converts the keypoints)."""
+    if heatmap_size is not None:
+        warnings.warn("build_train_loader(heatmap_size=) is deprecated and ignored: the loader hands keypoints "
+                      "in input pixels and the model's codec converts them", DeprecationWarning, stacklevel=2)
     if collate_fn is None:
         from ..data.collate import collate_pose
 
-        collate_fn = partial(collate_pose, heatmap_size=heatmap_size)
+        collate_fn = collate_pose
     sampler = build_sampler(dataset, info, shuffle=True, seed=config.seed)
     # Not persistent: workers are re-created each epoch, so they see the data set's new epoch and
     # the generator's new seed.
@@ -367,7 +370,7 @@ def train(config: str | Path | TrainConfig, *, resume: bool | str | Path | None 
                             pretrained=config.pretrained)
         seed_everything(config.seed + info.rank)  # different augmentation streams per rank
         dataset = build_train_dataset(config, model)
-        loader = build_train_loader(dataset, config, info, heatmap_size=model.heatmap_size)
+        loader = build_train_loader(dataset, config, info)
         trainer = Trainer(model, config, loader, dist_info=info, model_name=config.model, callbacks=callbacks)
         if resume_path is not None:
             trainer.resume(resume_path)

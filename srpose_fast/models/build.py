@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..codecs.conventions import SRPOSE_STAGE_WEIGHTS, sigma_for_height
+from ..codecs.heatmap_codec import HeatmapCodec
 from ..keypoint_sets import KeypointSet, get_keypoint_set
 from .backbones import build_backbone, load_pretrained
 from .heads import SimpleHead, SRHead, SRPoseHead
 from .pose_model import TopDownPoseModel
 
-SRPOSE_STAGE_WEIGHTS = (1e-4, 1.0, 1.0, 1.0, 1.0)
+FEATURE_STRIDES = (4, 8, 16, 32)  # of the backbones' feature maps, finest first
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ def build_model(name: str, *, keypoint_set: str | KeypointSet = "coco", input_si
         keypoint_set: "coco" | "mpii" | "crowdpose" or a KeypointSet; sets K and the flip indices.
         input_size: (H, W), multiples of 32; the zoo's default otherwise.
         pretrained: path of an ImageNet checkpoint for the backbone (torchvision / mmpose / timm keys).
-        backend: the fused ops' backend inside the head ("auto" | "torch" | "triton" | "cuda").
+        backend: the backend of the model's fused ops (SR head, loss, decode): "auto" | "torch" | "triton" |
+            "cuda" | "cpp" (decode only); `model.set_backend` changes it later.
         head_overrides: keyword arguments of the head's constructor (e.g. out_channels).
     """
     if name not in MODEL_SPECS:
@@ -74,24 +77,28 @@ def build_model(name: str, *, keypoint_set: str | KeypointSet = "coco", input_si
     if pretrained is not None:
         load_pretrained(backbone, pretrained)
     head_kwargs = {**spec.head_kwargs, **head_overrides, "num_joints": kset.num_keypoints}
-    channels = tuple(backbone.out_channels)  # finest first, strides 4, 8, 16, 32
+    channels = tuple(backbone.out_channels)  # finest first, at FEATURE_STRIDES
+    # Each train-mode output's stride, and the target sigma at the final output for 256-pixel-high crops.
     if spec.head == "srpose":
-        head = SRPoseHead(in_channels=channels[::-1], backend=backend, **head_kwargs)
-        output_stride, sigma, stage_weights = 1, 8.0, SRPOSE_STAGE_WEIGHTS
+        head = SRPoseHead(in_channels=channels[::-1], **head_kwargs)
+        # The LR heatmap at the coarsest map's stride, then each stage's SR output, coarsest stage first.
+        strides = (FEATURE_STRIDES[-1],) + tuple(s // r for s, r in zip(FEATURE_STRIDES[::-1], head.upscales))
+        sigma_at_256, stage_weights = 8.0, SRPOSE_STAGE_WEIGHTS
     else:
         # One map: the coarsest when deconvolutions bring it back up, else the finest (stride 4).
         deconv = head_kwargs.setdefault("num_deconv_layers", 0)
         in_index = len(channels) - 1 if deconv else 0
-        feature_stride = 4 * 2 ** in_index // 2 ** deconv
+        feature_stride = FEATURE_STRIDES[in_index] // 2 ** deconv
         if spec.head == "sr":
-            head = SRHead(channels[in_index], in_index=in_index, backend=backend, **head_kwargs)
-            output_stride, sigma = feature_stride // head.converge.upscale, 8.0
+            head = SRHead(channels[in_index], in_index=in_index, **head_kwargs)
+            strides, sigma_at_256 = (feature_stride // head.converge.upscale,), 8.0
         else:
             head = SimpleHead(channels[in_index], in_index=in_index, **head_kwargs)
-            output_stride, sigma = feature_stride, 2.0
+            strides, sigma_at_256 = (feature_stride,), 2.0
         stage_weights = (1.0,)
     size = tuple(input_size) if input_size is not None else spec.input_size
-    # Sigma is set for 256x192 crops; it scales with the crop so targets look the same.
-    sigma = sigma * size[0] / 256
-    return TopDownPoseModel(backbone, head, keypoint_set=kset, input_size=size, output_stride=output_stride,
-                            sigma=sigma, stage_weights=stage_weights)
+    head.codec = HeatmapCodec(size, tuple((size[0] // s, size[1] // s) for s in strides),
+                              sigma_for_height(sigma_at_256, size[0]), stage_weights, kset.flip_indices)
+    model = TopDownPoseModel(backbone, head, keypoint_set=kset)
+    model.set_backend(backend)
+    return model

@@ -1,43 +1,60 @@
-"""A top-down pose model: backbone + head, with the loss and the predict path attached."""
+"""A top-down pose model: a backbone and a head; the head owns the loss, the decoding and their codec."""
 from __future__ import annotations
 
-from typing import Sequence
+import dataclasses
+import warnings
+from typing import Mapping
 
 import torch
 import torch.nn as nn
 
+from ..codecs.heatmap_codec import HeatmapCodec
 from ..keypoint_sets import COCO, KeypointSet
 from ..ops.multi_stage_loss import multi_stage_loss
 
 
 class TopDownPoseModel(nn.Module):
     """`forward(images)`: train mode returns the head's list of heatmaps (5 for SRPose, 1 otherwise),
-    eval mode returns the final heatmaps.
+    eval mode returns the final heatmaps. `loss` and `predict` run backbone -> head and hand over to the
+    head (`HeatmapHead.loss` / `.predict`).
 
     Args:
-        backbone, head: modules; the backbone returns its feature maps finest first.
-        keypoint_set: names and flip indices of the K keypoints.
-        input_size: (H, W) of the crops the model is trained on.
-        output_stride: input size / final heatmap size (1 for SRPose and the SR head, 4 for the simple head).
-        sigma: target sigma at the final heatmap's resolution.
-        stage_weights: loss weight of each train-mode output.
+        backbone: returns its feature maps finest first.
+        head: a `HeatmapHead` (forward, loss, predict, set_backend) holding its `codec`.
+        keypoint_set: names, flip indices and OKS sigmas of the K keypoints.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, *, keypoint_set: KeypointSet = COCO,
-                 input_size: tuple[int, int] = (256, 192), output_stride: int = 1, sigma: float = 8.0,
-                 stage_weights: Sequence[float] = (1e-4, 1.0, 1.0, 1.0, 1.0)):
+    def __init__(self, backbone: nn.Module, head: nn.Module, *, keypoint_set: KeypointSet = COCO):
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.keypoint_set = keypoint_set
-        self.input_size = tuple(input_size)
-        self.output_stride = output_stride
-        self.sigma = sigma
-        self.stage_weights = tuple(stage_weights)
+
+    @property
+    def codec(self) -> HeatmapCodec:
+        return self.head.codec
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.codec.input_size
 
     @property
     def heatmap_size(self) -> tuple[int, int]:
-        return (self.input_size[0] // self.output_stride, self.input_size[1] // self.output_stride)
+        """(H, W) of the final heatmap."""
+        return self.codec.heatmap_size
+
+    @property
+    def backend(self) -> str:
+        return self.head.backend
+
+    def set_backend(self, backend: str) -> None:
+        """The backend of every fused op the model runs (SR head, loss, decode), read at call time:
+        "auto" | "torch" | "triton" | "cuda" | "cpp" (decode only)."""
+        self.head.set_backend(backend)
+
+    def update_codec(self, **changes) -> None:
+        """Replace fields of the head's codec, e.g. `update_codec(target_method="udp", decode_method="dark")`."""
+        self.head.codec = dataclasses.replace(self.codec, **changes)
 
     def _check_images(self, images: torch.Tensor) -> None:
         if images.dim() != 4 or images.shape[1] != 3:
@@ -50,49 +67,43 @@ class TopDownPoseModel(nn.Module):
         self._check_images(images)
         return self.head(self.backbone(images))
 
-    def loss(self, preds, keypoints: torch.Tensor, target_weight: torch.Tensor, *,
-             target_method: str = "msra", backend: str = "auto") -> torch.Tensor:
-        """The training loss; `keypoints` are in final-heatmap pixel coordinates."""
-        return multi_stage_loss(preds, keypoints, target_weight, sigma=self.sigma, stage_weights=self.stage_weights,
-                                target_method=target_method, backend=backend)
+    def loss(self, outputs, batch: Mapping[str, torch.Tensor], target_weight: torch.Tensor | None = None, *,
+             target_method: str | None = None, backend: str | None = None) -> torch.Tensor:
+        """The training loss of the train-mode `outputs`: `batch` holds "keypoints" (N, K, 2) in input pixels
+        and "target_weight" (N, K).
+
+        Deprecated form: `loss(preds, keypoints, target_weight, target_method=, backend=)` with the keypoints
+        in final-heatmap pixels.
+        """
+        if not isinstance(batch, torch.Tensor):
+            return self.head.loss(outputs, batch)
+        warnings.warn("TopDownPoseModel.loss(preds, keypoints, target_weight, ...) with keypoints in heatmap pixels "
+                      "is deprecated; call loss(outputs, {'keypoints': <input pixels>, 'target_weight': ...})",
+                      DeprecationWarning, stacklevel=2)
+        codec = self.codec
+        return multi_stage_loss(outputs, batch, target_weight, sigma=codec.sigma, stage_weights=codec.stage_weights,
+                                target_method=codec.target_method if target_method is None else target_method,
+                                backend=self.backend if backend is None else backend)
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, *, flip_test: bool = True, method: str = "shift",
-                center=None, scale=None, blur_kernel: int = 11, backend: str = "auto"):
+    def predict(self, images: torch.Tensor, *, flip_test: bool = True, method: str | None = None, center=None,
+                scale=None, blur_kernel: int | None = None, backend: str | None = None):
         """Keypoints (N, K, 2) and scores (N, K) for a batch of crops.
 
-        With `center`/`scale` (N, 2) (x200 convention) keypoints are in the original image's
-        coordinates; without, in the crops' pixel coordinates. With flip test the mirrored crops run
-        in the same batch as the plain ones. Heads with an SR head (SRPose, SR) decode straight from
-        the last SR head's input (`sr_head_decode`): the full-resolution heatmaps are never written.
+        With `center`/`scale` (N, 2) (units of 200 px) keypoints are in the original image's coordinates;
+        without, in the crops' pixel coordinates. With flip test the mirrored crops run through the
+        backbone in the same batch as the plain ones, and the head gets both feature lists. method,
+        blur_kernel: None = the codec's ("shift", 11 unless changed); backend: None = the model's.
         """
-        from ..ops.decode import decode_heatmaps
-        from ..ops.sr_head_decode import sr_head_decode
-
         self._check_images(images)
-        n, _, height, width = images.shape
+        n = images.shape[0]
         batch = torch.cat([images, images.flip(3)]) if flip_test else images
-        if center is None and scale is None:
-            # The crop itself as the box: maps heatmap pixels onto input pixels.
-            center = images.new_tensor([width / 2, height / 2], dtype=torch.float32).expand(n, 2)
-            scale = images.new_tensor([width / 200, height / 200], dtype=torch.float32).expand(n, 2)
-        flip_indices = self.keypoint_set.flip_indices if flip_test else None
         was_training = self.training
         self.eval()
         try:
             feats = self.backbone(batch)
-            if hasattr(self.head, "final_embedding"):
-                embedding, converge = self.head.final_embedding(feats)
-                weight, bias = converge.conv.weight, converge.conv.bias
-                if embedding.dtype != weight.dtype:  # under autocast the conv output is low precision
-                    embedding = embedding.to(weight.dtype)
-                return sr_head_decode(embedding[:n], weight, bias, converge.upscale,
-                                      flipped_emb=embedding[n:] if flip_test else None, flip_indices=flip_indices,
-                                      method=method, blur_kernel=blur_kernel, center=center, scale=scale,
-                                      backend=backend)
-            heatmaps = self.head(feats)
+            flipped_feats = [f[n:] for f in feats] if flip_test else None
+            return self.head.predict([f[:n] for f in feats], flipped_feats, method=method, blur_kernel=blur_kernel,
+                                     center=center, scale=scale, backend=backend)
         finally:
             self.train(was_training)
-        return decode_heatmaps(heatmaps[:n], method=method, blur_kernel=blur_kernel,
-                               flipped=heatmaps[n:] if flip_test else None, flip_indices=flip_indices,
-                               center=center, scale=scale, backend=backend)

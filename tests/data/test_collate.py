@@ -1,4 +1,4 @@
-"""collate_pose: stacking and heatmap coordinates."""
+"""collate_pose: stacking; keypoints stay in input pixels."""
 from __future__ import annotations
 
 import pytest
@@ -25,15 +25,16 @@ def test_collate_shapes_and_dtypes():
     assert out["image_id"].dtype == torch.int64 and out["image_id"].tolist() == [10, 11, 12]
     assert out["index"].tolist() == [0, 1, 2]
     assert out["box_score"].dtype == torch.float32 and out["area"].dtype == torch.float32
-    assert torch.equal(out["keypoints"][1], batch[1]["keypoints"])  # identity at full resolution
+    assert torch.equal(out["keypoints"][1], batch[1]["keypoints"])  # input pixels, unchanged
 
 
-def test_collate_converts_keypoints_to_heatmap_coordinates():
+def test_collate_keeps_input_pixels_and_heatmap_size_is_deprecated():
     batch = [_sample(i, k=14, size=(64, 48)) for i in range(2)]
-    out = collate_pose(batch, heatmap_size=(16, 24))  # H / 4, W / 2
-    expected = torch.stack([b["keypoints"] for b in batch]) * torch.tensor([0.5, 0.25])
-    torch.testing.assert_close(out["keypoints"], expected)
-    assert torch.equal(collate_pose(batch, heatmap_size=(64, 48))["keypoints"], torch.stack([b["keypoints"] for b in batch]))
+    stacked = torch.stack([b["keypoints"] for b in batch])
+    assert torch.equal(collate_pose(batch)["keypoints"], stacked)  # the model's codec converts them
+    with pytest.warns(DeprecationWarning, match="heatmap_size"):
+        out = collate_pose(batch, heatmap_size=(16, 24))  # the old conversion: H / 4, W / 2
+    torch.testing.assert_close(out["keypoints"], stacked * torch.tensor([0.5, 0.25]))
 
 
 def test_collate_with_a_dataloader(synthetic_set):

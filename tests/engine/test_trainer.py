@@ -67,7 +67,7 @@ def test_config_defaults_are_srpose_settings():
     c = TrainConfig()
     assert (c.epochs, c.lr, c.optimizer, c.warmup_iters, c.warmup_ratio, c.lr_steps, c.lr_gamma) == \
         (210, 5e-4, "adam", 500, 0.001, (170, 200), 0.1)
-    assert (c.batch_size, c.grad_clip, c.amp, c.target_method, c.loss_backend) == (32, None, "auto", "msra", "auto")
+    assert (c.batch_size, c.grad_clip, c.amp, c.target_method, c.backend) == (32, None, "auto", "msra", "auto")
     assert (c.flip_prob, c.half_body_prob, c.scale_factor, c.rot_factor, c.rot_prob) == (0.5, 0.3, 0.5, 40.0, 0.6)
 
 
@@ -253,17 +253,19 @@ def test_cuda_amp_channels_last(tmp_path, amp):
 # ------------------------------------------------------------------------------ train() end to end
 
 
-def test_loader_hands_keypoints_in_heatmap_pixels():
+def test_loader_hands_keypoints_in_input_pixels():
+    """The model's codec converts them for the loss; the deprecated heatmap_size= changes nothing."""
     from srpose_fast.engine.distributed import DistInfo
     from srpose_fast.engine.trainer import build_train_loader
 
     samples = [{"image": torch.zeros(3, 32, 32), "keypoints": torch.full((17, 2), 4.0 * i),
                 "target_weight": torch.ones(17)} for i in range(4)]
     config = TrainConfig(batch_size=4, workers=0)
-    batch = next(iter(build_train_loader(samples, config, DistInfo(), heatmap_size=(8, 8))))  # output stride 4
-    assert sorted(batch["keypoints"][:, 0, 0].tolist()) == [0.0, 1.0, 2.0, 3.0]
-    batch = next(iter(build_train_loader(samples, config, DistInfo(), heatmap_size=None)))  # SRPose: stride 1
+    batch = next(iter(build_train_loader(samples, config, DistInfo())))
     assert sorted(batch["keypoints"][:, 0, 0].tolist()) == [0.0, 4.0, 8.0, 12.0]
+    with pytest.warns(DeprecationWarning, match="heatmap_size"):
+        loader = build_train_loader(samples, config, DistInfo(), heatmap_size=(8, 8))
+    assert sorted(next(iter(loader))["keypoints"][:, 0, 0].tolist()) == [0.0, 4.0, 8.0, 12.0]
 
 
 def test_train_entry_on_synthetic_coco(tmp_path):
@@ -274,7 +276,7 @@ def test_train_entry_on_synthetic_coco(tmp_path):
     config = TrainConfig(model="srpose_demo", input_size=(64, 64), train_ann=str(ann),
                          train_images=str(tmp_path / "data" / "images" / "train"), batch_size=4, workers=1,
                          epochs=1, warmup_iters=2, amp="none", device="cpu", output_dir=str(tmp_path / "run"),
-                         progress=False, tensorboard=False, log_interval=1, loss_backend="torch")
+                         progress=False, tensorboard=False, log_interval=1, backend="torch")
     path = tmp_path / "demo.json"
     config.save(path)
     trainer = train(path)

@@ -11,10 +11,12 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
+from srpose_fast.codecs.heatmap_codec import HeatmapCodec
 from srpose_fast.keypoint_sets import COCO
 from srpose_fast.engine.config import TrainConfig
 from srpose_fast.engine.distributed import DistInfo, build_sampler
 from srpose_fast.models import TopDownPoseModel
+from srpose_fast.models.heads import HeatmapHead
 
 SIZE = 32
 STRIDE = 4
@@ -36,8 +38,7 @@ class DotDataset(Dataset):
 
     def __getitem__(self, i):
         image = self.images[i] + self.noise * torch.rand(self.images[i].shape)
-        return {"image": image, "keypoints": self.keypoints[i] / STRIDE,  # heatmap pixels, as collate_pose
-                "target_weight": torch.ones(K)}
+        return {"image": image, "keypoints": self.keypoints[i], "target_weight": torch.ones(K)}  # input pixels
 
 
 class TinyBackbone(nn.Module):
@@ -51,9 +52,9 @@ class TinyBackbone(nn.Module):
         return [self.body(x)]
 
 
-class TinyHead(nn.Module):
+class TinyHead(HeatmapHead):
     def __init__(self, width: int = 8):
-        super().__init__()
+        super().__init__(HeatmapCodec((SIZE, SIZE), ((SIZE // STRIDE, SIZE // STRIDE),), 1.0, (1.0,), COCO.flip_indices))
         self.final = nn.Conv2d(width, K, 1)
 
     def forward(self, feats):
@@ -63,14 +64,13 @@ class TinyHead(nn.Module):
 
 def tiny_model(width: int = 8, seed: int = 0) -> TopDownPoseModel:
     torch.manual_seed(seed)
-    return TopDownPoseModel(TinyBackbone(width), TinyHead(width), keypoint_set=COCO, input_size=(SIZE, SIZE),
-                            output_stride=STRIDE, sigma=1.0, stage_weights=(1.0,))
+    return TopDownPoseModel(TinyBackbone(width), TinyHead(width), keypoint_set=COCO)
 
 
 def tiny_config(out_dir, **changes) -> TrainConfig:
     values = dict(model="tiny", output_dir=str(out_dir), batch_size=4, workers=0, epochs=4, lr=5e-3,
                   warmup_iters=6, lr_steps=(3,), amp="none", channels_last=False, device="cpu",
-                  checkpoint_interval=2, log_interval=2, progress=False, tensorboard=False, loss_backend="torch")
+                  checkpoint_interval=2, log_interval=2, progress=False, tensorboard=False, backend="torch")
     values.update(changes)
     return TrainConfig(**values)
 

@@ -1,9 +1,13 @@
-"""The zoo: every name builds, train/eval outputs, the loss hook, and predict."""
+"""The zoo: every name builds, train/eval outputs, each head's codec, the loss hook, and predict."""
 import pytest
 import torch
 
+from srpose_fast.codecs.conventions import SRPOSE_STAGE_WEIGHTS
 from srpose_fast.data import MPII
+from srpose_fast.keypoint_sets import COCO
 from srpose_fast.models import build_model, list_models
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
 
 
 def count(module):
@@ -43,7 +47,7 @@ def test_demo_train_and_eval_outputs(demo_model):
     outs = demo_model(images)
     assert [tuple(o.shape) for o in outs] == [(2, 17, 4, 3), (2, 17, 32, 24), (2, 17, 32, 24), (2, 17, 32, 24),
                                               (2, 17, 128, 96)]
-    loss = demo_model.loss(outs, torch.rand(2, 17, 2) * 90, torch.ones(2, 17))
+    loss = demo_model.loss(outs, {"keypoints": torch.rand(2, 17, 2) * 90, "target_weight": torch.ones(2, 17)})
     loss.backward()
     assert torch.isfinite(loss) and demo_model.head.converge[0].conv.weight.grad is not None
     demo_model.eval()
@@ -54,7 +58,42 @@ def test_simple_head_model_outputs_quarter_resolution():
     model = build_model("simple_res50", input_size=(64, 64))
     model.eval()
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 17, 16, 16)
-    assert model.heatmap_size == (16, 16) and model.output_stride == 4
+    assert model.heatmap_size == (16, 16) and model.codec.heatmap_sizes == ((16, 16),)
+
+
+@pytest.mark.parametrize("name, input_size, sizes, sigma, stage_weights", [
+    ("srpose_demo", None, ((4, 3), (32, 24), (32, 24), (32, 24), (128, 96)), 4.0, SRPOSE_STAGE_WEIGHTS),
+    # 64x64 crops: a quarter of 256 in height, so sigma is a quarter of SRPose's 8 and SimpleBaseline's 2.
+    ("srpose_res50", (64, 64), ((2, 2), (16, 16), (16, 16), (16, 16), (64, 64)), 2.0, SRPOSE_STAGE_WEIGHTS),
+    ("sr_hrnet_w32", (64, 64), ((64, 64),), 2.0, (1.0,)),
+    ("simple_res50", (64, 64), ((16, 16),), 0.5, (1.0,)),
+])
+def test_each_head_gets_its_codec(name, input_size, sizes, sigma, stage_weights):
+    model = build_model(name, input_size=input_size)
+    codec = model.codec
+    assert codec.input_size == (input_size or (128, 96)) and codec.heatmap_sizes == sizes
+    assert codec.sigma == sigma and codec.stage_weights == stage_weights
+    assert codec.flip_indices == COCO.flip_indices and codec.target_method == "msra"
+    model.train()
+    outs = model(torch.randn(1, 3, *codec.input_size))
+    assert [tuple(o.shape[-2:]) for o in outs] == list(sizes)
+
+
+def test_the_keypoint_set_sets_the_codecs_flip_indices():
+    assert build_model("srpose_demo", keypoint_set="mpii").codec.flip_indices == MPII.flip_indices
+
+
+def test_old_loss_form_warns_and_equals_the_new_one():
+    torch.manual_seed(1)
+    model = build_model("simple_res50", input_size=(64, 64)).train()
+    outs = model(torch.randn(2, 3, 64, 64))
+    keypoints = torch.rand(2, 17, 2) * 60
+    weight = (torch.rand(2, 17) > 0.3).float()
+    new = model.loss(outs, {"keypoints": keypoints, "target_weight": weight})
+    with pytest.warns(DeprecationWarning, match="heatmap pixels"):
+        old = model.loss(outs, keypoints / 4, weight)  # the old form: final-heatmap pixels (stride 4)
+    torch.testing.assert_close(old, new, rtol=0, atol=0)
+    assert new > 0
 
 
 def test_keypoint_set_override_sets_k():
@@ -97,20 +136,3 @@ def test_predict_rejects_bad_images(demo_model):
         demo_model.predict(torch.randn(1, 3, 100, 96))
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         demo_model.predict(torch.randn(3, 128, 96))
-
-
-def test_predict_of_a_head_without_sr_decodes_its_heatmaps():
-    torch.manual_seed(2)
-    model = build_model("simple_hrnet_w32", input_size=(64, 64))
-    images = torch.randn(2, 3, 64, 64)
-    keypoints, scores = model.predict(images, flip_test=True, method="dark", blur_kernel=3)
-    model.eval()
-    with torch.no_grad():
-        heatmaps = model(torch.cat([images, images.flip(3)]))
-    from srpose_fast.ops.decode import decode_heatmaps
-
-    expected, expected_scores = decode_heatmaps(heatmaps[:2], flipped=heatmaps[2:], method="dark", blur_kernel=3,
-                                                center=torch.tensor([[32.0, 32.0]] * 2),
-                                                scale=torch.tensor([[0.32, 0.32]] * 2))
-    torch.testing.assert_close(keypoints, expected)
-    torch.testing.assert_close(scores, expected_scores)

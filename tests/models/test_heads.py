@@ -46,14 +46,28 @@ def test_srpose_head_kernel_sizes_and_upscales():
     assert [c.conv.in_channels for c in head.converge] == [16 * 17, 8 * 17, 4 * 17, 4 * 17]
 
 
-def test_srpose_head_init():
+def test_srpose_head_init_follows_the_original():
+    """SPEC.md section 1 "Init": only the converge convs get normal(0, 0.001) and bias 0, BN 1/0; every other
+    conv and linear, kp_encoder included, keeps PyTorch's default (kaiming-uniform weights with
+    a = sqrt(5): U(-b, b), b = 1 / sqrt(fan_in), std b / sqrt(3); uniform biases within the same bound)."""
     torch.manual_seed(0)
     head = SRPoseHead()
-    for module in list(head.converge) + [enc[0] for enc in head.kp_encoder]:
-        weight = module.conv.weight if hasattr(module, "conv") else module.weight
-        bias = module.conv.bias if hasattr(module, "conv") else module.bias
-        assert weight.std().item() == pytest.approx(0.001, rel=0.1)
-        assert torch.all(bias == 0)
+    for converge in head.converge:
+        assert converge.conv.weight.std().item() == pytest.approx(0.001, rel=0.1)
+        assert torch.all(converge.conv.bias == 0)
+    converge_convs = {id(c.conv) for c in head.converge}
+    defaults = [m for m in head.modules()
+                if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and id(m) not in converge_convs]
+    assert {id(enc[0]) for enc in head.kp_encoder} <= {id(m) for m in defaults}
+    for module in defaults:
+        fan_in = module.weight[0].numel()
+        bound = 1 / fan_in ** 0.5
+        assert module.weight.abs().max().item() <= bound
+        if module.weight.numel() >= 1000:  # enough samples for the std to be within 10%
+            assert module.weight.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.1)
+        assert module.bias.abs().max().item() <= bound and module.bias.abs().max().item() > 0
+    for encoder in head.kp_encoder:  # what the project did before: std 0.001 and zero biases
+        assert encoder[0].weight.std().item() > 0.01 and torch.any(encoder[0].bias != 0)
     for module in head.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             assert torch.all(module.weight == 1) and torch.all(module.bias == 0)

@@ -27,13 +27,13 @@ def test_reference_train_step_uses_the_same_loss_as_the_op():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.eval()
     outputs = model(images)
-    target, weight = make_targets(keypoints, visible, (64, 64), model.sigma)
+    target, weight = make_targets(keypoints, visible, (64, 64), model.codec.sigma)
     reference = sum(srpose_losses(outputs, torch.from_numpy(target), torch.from_numpy(weight)).values())
-    fast = multi_stage_loss(outputs, torch.from_numpy(keypoints), torch.from_numpy(visible), sigma=model.sigma)
+    fast = multi_stage_loss(outputs, torch.from_numpy(keypoints), torch.from_numpy(visible), sigma=model.codec.sigma)
     torch.testing.assert_close(fast, reference, rtol=1e-5, atol=0)
 
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    loss = reference_train_step(model, optimizer, images, keypoints, visible, sigma=model.sigma)
+    loss = reference_train_step(model, optimizer, images, keypoints, visible, sigma=model.codec.sigma)
     assert np.isfinite(loss) and loss > 0
 
 

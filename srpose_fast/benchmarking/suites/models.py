@@ -24,7 +24,7 @@ infer: flip-test inference of a batch of crops to image keypoints on the host.
   from the last SR head's input with `sr_head_decode`, backend "auto", so the final 256x192 heatmaps are
   never written), the path `srpose-fast eval` runs, in float32 or under bf16 autocast;
 - ours heatmaps+decode / bf16: the same batch through the whole model (heatmaps written), then
-  `decode_heatmaps` with backend "auto".
+  `decode_heatmaps` with backend "auto" (through the model's codec).
 Checked before timing: every keypoint must sit on (or tie with) the maximum of the reference's
 flip-merged float32 heatmaps, and every score must equal that maximum, within a tolerance per dtype.
 
@@ -50,8 +50,6 @@ from ...codecs.flip import flip_merge
 from ...engine.config import TrainConfig
 from ...engine.trainer import Trainer
 from ...models import build_model
-from ...models.heads.converge import Converge
-from ...ops.decode import decode_heatmaps
 from ...reference.pipeline import (SRPoseTrainSamples, reference_inference, reference_train_step,
                                    reference_train_step_on_targets)
 from ..cases import Case, CheckResult, Prepared, Provider, Unavailable, check_keypoints_on_maps
@@ -83,14 +81,6 @@ def zero_lr(optimizer: torch.optim.Optimizer):
             group["lr"] = lr
 
 
-def with_backend(model: torch.nn.Module, backend: str) -> torch.nn.Module:
-    """Set the backend of every SR head's op in `model` (the reference runs "torch": cuDNN/ATen)."""
-    for module in model.modules():
-        if isinstance(module, Converge):
-            module.backend = backend
-    return model
-
-
 def _checked_names(model: torch.nn.Module) -> tuple[str, str]:
     names = [name for name, _ in model.named_parameters()]
     last_sr = [name for name in names if name.startswith("head.converge.")]
@@ -118,8 +108,8 @@ def _train_inputs(base, n: int, device: torch.device):
         images = torch.randn(n, 3, height, width, device=device)
         keypoints = (np.random.rand(n, joints, 2) * np.array([hm_w - 1, hm_h - 1])).astype(np.float32)
         visible = (np.random.rand(n, joints) > 0.2).astype(np.float32)
-        return {"images": images, "kp_np": keypoints, "vis_np": visible,
-                "batch": {"image": images, "keypoints": torch.from_numpy(keypoints),
+        return {"images": images, "kp_np": keypoints, "vis_np": visible,  # the reference's: heatmap pixels
+                "batch": {"image": images, "keypoints": base.codec.to_input(torch.from_numpy(keypoints)),
                           "target_weight": torch.from_numpy(visible)}}
     return make
 
@@ -133,7 +123,7 @@ def _reference_train(base, settings: Settings, flops: dict, names, compiled: boo
 
         def run(inputs):
             return reference_train_step(called, optimizer, inputs["images"], inputs["kp_np"], inputs["vis_np"],
-                                        sigma=base.sigma)
+                                        sigma=base.codec.sigma)
 
         def check_output(inputs):
             counter = FlopCounterMode(display=False) if not compiled else contextlib.nullcontext()
@@ -148,7 +138,7 @@ def _reference_train(base, settings: Settings, flops: dict, names, compiled: boo
 
 def _trainer(base, settings: Settings, amp: str) -> Trainer:
     """The trainer `srpose-fast train` runs (channels-last, the fused loss), on a copy of `base`."""
-    model = with_backend(copy.deepcopy(base), "auto")
+    model = copy.deepcopy(base)  # the Trainer sets the config's backend, "auto"
     config = TrainConfig(model="benchmark", device=settings.device.type, amp=amp, channels_last=True, lr=LR,
                          output_dir=os.path.join(tempfile.gettempdir(), "srpose_bench_unused"), progress=False,
                          tensorboard=False)
@@ -253,12 +243,12 @@ def _reference_loader_train(base, settings: Settings, names) -> Provider:
 
         def run(inputs):
             if "batches" not in state:
-                samples = SRPoseTrainSamples(inputs["dataset"], sigma=base.sigma)
+                samples = SRPoseTrainSamples(inputs["dataset"], sigma=base.codec.sigma)
                 state["batches"] = _batches(samples, len(inputs["check_indices"]), None, settings)
             return step(next(state["batches"]))
 
         def check_output(inputs):
-            samples = SRPoseTrainSamples(inputs["dataset"], sigma=base.sigma)
+            samples = SRPoseTrainSamples(inputs["dataset"], sigma=base.codec.sigma)
             batch = torch.utils.data.default_collate([samples[i] for i in inputs["check_indices"]])
             with zero_lr(optimizer):
                 loss = step(batch)
@@ -274,16 +264,15 @@ def _ours_loader_train(base, settings: Settings, names, amp: str) -> Provider:
         if amp == "bf16":
             _bf16_unavailable(settings)
         trainer = _trainer(base, settings, amp)
-        collate = functools.partial(collate_pose, heatmap_size=base.heatmap_size)
         state: dict = {}
 
         def run(inputs):
             if "batches" not in state:
-                state["batches"] = _batches(inputs["dataset"], len(inputs["check_indices"]), collate, settings)
+                state["batches"] = _batches(inputs["dataset"], len(inputs["check_indices"]), collate_pose, settings)
             return trainer.train_step(next(state["batches"]))
 
         def check_output(inputs):
-            batch = collate([inputs["dataset"][i] for i in inputs["check_indices"]])
+            batch = collate_pose([inputs["dataset"][i] for i in inputs["check_indices"]])
             with zero_lr(trainer.optimizer):
                 loss = trainer.train_step(batch)
             return float(loss), _grads(trainer.model, names)
@@ -327,9 +316,8 @@ def _infer_inputs(base, n: int, device: torch.device):
 
     def make():
         images = torch.randn(n, 3, height, width, device=device)
-        # The crop itself as the box: image pixels are heatmap pixels (SRPose's maps have the crop's size).
-        center = np.tile(np.array([[width / 2, height / 2]], dtype=np.float32), (n, 1))
-        scale = np.tile(np.array([[width / 200, height / 200]], dtype=np.float32), (n, 1))
+        # The crop itself as the box: image pixels are input pixels.
+        center, scale = (t.numpy().copy() for t in base.codec.crop_center_scale(n))
         return {"images": images, "center_np": center, "scale_np": scale,
                 "center": torch.from_numpy(center).to(device), "scale": torch.from_numpy(scale).to(device)}
     return make
@@ -362,19 +350,19 @@ def _reference_infer(base, settings: Settings, flops: dict, compiled: bool, batc
 
 
 def heatmaps_then_decode(model, images: torch.Tensor, center: torch.Tensor, scale: torch.Tensor):
-    """Flip-test keypoints the two-step way: the full heatmaps of both crops, then `decode_heatmaps`
+    """Flip-test keypoints the two-step way: the full heatmaps of both crops, then the codec's `decode_heatmaps`
     (what `predict` did before SR heads decoded from the last SR head's input)."""
     n = images.shape[0]
     heatmaps = model(torch.cat([images, images.flip(3)]))
-    return decode_heatmaps(heatmaps[:n], flipped=heatmaps[n:], flip_indices=model.keypoint_set.flip_indices,
-                           center=center, scale=scale)
+    return model.codec.decode(heatmaps[:n], heatmaps[n:], center=center, scale=scale, method="shift")
 
 
 def _ours_infer(base, settings: Settings, bf16: bool, two_step: bool) -> Provider:
     def setup():
         if bf16:
             _bf16_unavailable(settings)
-        model = with_backend(copy.deepcopy(base), "auto").to(settings.device).eval()
+        model = copy.deepcopy(base).to(settings.device).eval()
+        model.set_backend("auto")  # `base` is built with the torch backend for the references
         autocast = (lambda: torch.autocast(settings.device.type, dtype=torch.bfloat16)) if bf16 \
             else contextlib.nullcontext
 

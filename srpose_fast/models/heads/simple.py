@@ -6,6 +6,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from .base import HeatmapHead
+
 
 def deconv_layers(in_channels: int, num_layers: int, channels: int) -> nn.Sequential:
     """num_layers x (ConvTranspose 4x4 stride 2, no bias, BN, ReLU): each doubles the resolution."""
@@ -29,10 +31,10 @@ def init_deconv_head(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class SimpleHead(nn.Module):
+class SimpleHead(HeatmapHead):
     """Heatmaps from one backbone map: `in_index` picks it from the finest-first list
     (-1, the coarsest, for ResNet with 3 deconvolutions; 0 for HRNet without).
-    Training returns [heatmaps]; eval returns heatmaps."""
+    Training returns [heatmaps]; eval returns heatmaps; `predict` decodes them (`HeatmapHead`)."""
 
     def __init__(self, in_channels: int, num_joints: int = 17, num_deconv_layers: int = 3,
                  deconv_channels: int = 256, in_index: int = -1):

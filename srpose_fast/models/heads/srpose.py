@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .base import SRDecodeHead
 from .converge import Converge
 
 
@@ -35,7 +36,7 @@ def _conv_bn_relu(in_ch: int, out_ch: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1), nn.BatchNorm2d(out_ch), nn.ReLU())
 
 
-class SRPoseHead(nn.Module):
+class SRPoseHead(SRDecodeHead):
     """SRPose head.
 
     Args:
@@ -44,16 +45,18 @@ class SRPoseHead(nn.Module):
         num_joints: K.
         per_emb_nums: channels per joint fed to each stage's SR head (e).
         upsample_log: log2 of each SR head's pixel-shuffle factor (r = 2 ** u).
-        backend: the `sr_head` op backend ("auto" | "torch" | "triton" | "cuda").
 
     `forward(features)` takes the backbone's maps finest first (as backbones return them).
-    Training returns [LR heatmap, SR output of stage 0..3]; eval returns the last SR output only.
+    Training returns [LR heatmap, SR output of stage 0..3]; eval returns the last SR output only;
+    `predict` decodes heatmap-free from the last SR head's input (`SRDecodeHead`).
+
+    Init (SPEC.md section 1): each `converge` conv normal(0, 0.001), bias 0 (`Converge`); BN weight 1, bias 0;
+    every other conv and linear, `kp_encoder` included, keeps PyTorch's default initialisation.
     """
 
     def __init__(self, in_channels: Sequence[int] = (256, 128, 64, 32),
                  out_channels: Sequence[int] = (256, 128, 64, 32), num_joints: int = 17,
-                 per_emb_nums: Sequence[int] = (16, 8, 4, 4), upsample_log: Sequence[int] = (3, 2, 1, 2),
-                 backend: str = "auto"):
+                 per_emb_nums: Sequence[int] = (16, 8, 4, 4), upsample_log: Sequence[int] = (3, 2, 1, 2)):
         super().__init__()
         stages = len(in_channels)
         if not (len(out_channels) == len(per_emb_nums) == len(upsample_log) == stages):
@@ -83,15 +86,12 @@ class SRPoseHead(nn.Module):
         )
         # Kernel 11 - 2 (stages - i): 3/5/7/9 for four stages.
         self.converge = nn.ModuleList(
-            Converge(e, r, 11 - 2 * (stages - i), num_joints, backend=backend)
+            Converge(e, r, 11 - 2 * (stages - i), num_joints)
             for i, (e, r) in enumerate(zip(per_emb_nums, self.upscales))
         )
         self.init_weights()
 
     def init_weights(self) -> None:
-        for encoder in self.kp_encoder:
-            nn.init.normal_(encoder[0].weight, std=0.001)
-            nn.init.zeros_(encoder[0].bias)
         for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
@@ -114,12 +114,15 @@ class SRPoseHead(nn.Module):
         return lr_heatmap, stage_feats
 
     def sr_output(self, stage: int, feat: torch.Tensor) -> torch.Tensor:
-        return self.converge[stage](self.kp_encoder[stage](feat))
+        return self.converge[stage](self.kp_encoder[stage](feat), backend=self.backend)
 
-    def final_embedding(self, feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, Converge]:
-        """The last SR head's input and its converge step: what inference decodes without heatmaps."""
+    @property
+    def final_converge(self) -> Converge:
+        return self.converge[-1]
+
+    def final_embedding(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
         _, stage_feats = self.features(feats)
-        return self.kp_encoder[-1](stage_feats[-1]), self.converge[-1]
+        return self.kp_encoder[-1](stage_feats[-1])
 
     def forward(self, feats: Sequence[torch.Tensor]):
         lr_heatmap, stage_feats = self.features(feats)
