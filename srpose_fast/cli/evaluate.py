@@ -9,8 +9,8 @@ from .score import add_benchmark_args
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.coco import TopDownCocoDataset
-    from ..engine.evaluator import evaluate
+    from ..engine.config import TrainConfig
+    from ..engine.eval_protocol import eval_dataset, evaluate_with
     from ..engine.scoring import benchmark_of, scores_markdown
 
     config = config_of(args)
@@ -19,13 +19,31 @@ def run(args: argparse.Namespace) -> int:
     if ann is None or images is None:
         raise ValueError("eval needs --ann and --images (or a config that names the validation set)")
     model, config = load_model(args, ann_file=ann)
-    detections = args.detections or (config.val_bbox_file if config else None)
-    dataset = TopDownCocoDataset(ann, images, keypoint_set=model.keypoint_set, input_size=model.input_size,
-                                 train=False, detections=detections)
+    if getattr(model, "kind", "top_down") == "bottom_up":
+        return _run_bottom_up(args, model, ann, images)
+    protocol = config or TrainConfig(val_bbox_file=None)  # a zoo name: ground-truth boxes unless --detections
+    dataset = eval_dataset(model, protocol, ann=ann, images=images, detections=args.detections,
+                           gt_boxes=args.gt_boxes)
     benchmark = args.dataset or benchmark_of(dataset)
-    stats = evaluate(model, dataset, batch_size=args.batch_size, method=args.method, flip_test=not args.no_flip,
-                     out_dir=args.out, benchmark=benchmark, gt_file=args.mpii_gt)
+    stats = evaluate_with(model, dataset, protocol, method=args.method, flip_test=not args.no_flip,
+                          batch_size=args.batch_size, out_dir=args.out, benchmark=benchmark, gt_file=args.mpii_gt)
     print(scores_markdown(benchmark, stats, title=f"{Path(ann).name}, {benchmark}, decoder {args.method}"))
+    return 0
+
+
+def _run_bottom_up(args: argparse.Namespace, model, ann, images) -> int:
+    """Every person of every image, no boxes: the bottom-up evaluation (engine.bottomup_evaluator)."""
+    from ..data.bottomup import BottomUpCocoDataset
+    from ..engine.bottomup_evaluator import evaluate_bottomup
+    from ..engine.scoring import benchmark_of, scores_markdown
+
+    if args.detections:
+        raise ValueError(f"{args.config} is a bottom-up model: it finds the people itself, --detections does not apply")
+    dataset = BottomUpCocoDataset(ann, images, keypoint_set=model.keypoint_set, input_size=model.codec.input_size,
+                                  train=False)
+    stats = evaluate_bottomup(model, dataset, flip_test=not args.no_flip, backend=args.backend, out_dir=args.out)
+    benchmark = benchmark_of(dataset)
+    print(scores_markdown(benchmark, stats, title=f"{Path(ann).name}, {benchmark}, bottom-up"))
     return 0
 
 
@@ -34,7 +52,11 @@ def add_parser(sub) -> None:
     add_model_args(p)
     p.add_argument("--ann", help="annotation file (default: the config's val_ann)")
     p.add_argument("--images", help="image folder (default: the config's val_images)")
-    p.add_argument("--detections", help="person detections JSON (default: ground-truth boxes)")
+    boxes = p.add_mutually_exclusive_group()
+    boxes.add_argument("--detections", help="person detections JSON, COCO results format (default: the config's "
+                                            "val_bbox_file; ground-truth boxes without one)")
+    boxes.add_argument("--gt-boxes", action="store_true", help="use the ground-truth person boxes, whatever the "
+                                                               "config's val_bbox_file")
     add_benchmark_args(p)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", default="outputs/eval")

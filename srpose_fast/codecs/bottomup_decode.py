@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .bottomup_maps import merge_tags
+from .bottomup_maps import tag_maps
 from .conventions import PIXEL_STD
 from .grouping import match_by_tag
 
@@ -82,8 +82,9 @@ def person_scores(people: np.ndarray) -> np.ndarray:
     return np.array([person[:, 2].mean() for person in people], dtype=np.float32)
 
 
-def refine(people: np.ndarray, heatmaps: torch.Tensor, tags: torch.Tensor) -> np.ndarray:
-    """Step 5 on people (P, K, 3 + L) with heatmaps (K, H, W) and tags (K, H, W, L) of their image; a new array.
+def refine(people: np.ndarray, heatmaps: torch.Tensor, tags: Sequence[torch.Tensor]) -> np.ndarray:
+    """Step 5 on people (P, K, 3 + L) with heatmaps (K, H, W) and the L tag maps (K, H, W) of their image; a new
+    array.
 
     Only the missing (person, joint) pairs are computed (the original computes every joint and keeps the
     missing ones); the mean tag is taken from the grouped joints' tags, which are the tag maps' values at the
@@ -103,10 +104,9 @@ def refine(people: np.ndarray, heatmaps: torch.Tensor, tags: torch.Tensor) -> np
         p = torch.from_numpy(person[start:start + REFINE_CHUNK]).to(device)
         j = torch.from_numpy(joint[start:start + REFINE_CHUNK]).to(device)
         maps = heatmaps.index_select(0, j).float()
-        tag_maps = tags.index_select(0, j).float()
         distance2 = None
-        for component in range(tag_maps.shape[-1]):
-            diff = tag_maps[..., component] - mean_t[p, component][:, None, None]
+        for component, tag in enumerate(tags):
+            diff = tag.index_select(0, j).float() - mean_t[p, component][:, None, None]
             distance2 = diff * diff if distance2 is None else distance2 + diff * diff
         score = maps - torch.round(torch.sqrt(distance2))
         index = score.flatten(1).argmax(dim=1)
@@ -179,8 +179,8 @@ def decode_bottomup(outputs: torch.Tensor, flipped_outputs: torch.Tensor | None 
             scores = person_scores(people)
             if codec.refine and len(people):
                 if tags is None:
-                    tags = merge_tags(outputs, flipped_outputs, codec.flip_indices, size)
-                people = refine(people, heatmaps[i], tags[i])
+                    tags = tag_maps(outputs, flipped_outputs, codec.flip_indices, size)
+                people = refine(people, heatmaps[i], [t[i] for t in tags])
             results.append(BottomUpPoses(keypoints=to_image(people[..., :2], centers[i], scales[i], size),
                                          keypoint_scores=people[..., 2].copy(), scores=scores,
                                          tags=people[..., 3:].copy()))

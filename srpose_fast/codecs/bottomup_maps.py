@@ -68,42 +68,75 @@ def merge_heatmaps(outputs: torch.Tensor, flipped_outputs: torch.Tensor | None, 
     return (plain + project(flip_back(flipped_outputs[:, :k].float(), flip_indices), input_size)) / 2.0
 
 
-def merge_tags(outputs: torch.Tensor, flipped_outputs: torch.Tensor | None, flip_indices: Sequence[int],
-               input_size: Sequence[int]) -> torch.Tensor:
-    """Tags (N, K, H, W, L) float32 at the input size (H, W), L = 2 with flip (plain first), else 1."""
+def tag_maps(outputs: torch.Tensor, flipped_outputs: torch.Tensor | None, flip_indices: Sequence[int],
+             input_size: Sequence[int]) -> list[torch.Tensor]:
+    """The L tag maps, each (N, K, H, W) float32 at the input size (H, W): the plain one, then with flip the
+    flipped-back one."""
     k = len(flip_indices)
     check_outputs(outputs, flipped_outputs, k)
     tags = [project(outputs[:, k:].float(), input_size)]
     if flipped_outputs is not None:
         tags.append(project(flip_back(flipped_outputs[:, k:].float(), flip_indices), input_size))
-    return torch.stack(tags, dim=-1)
+    return tags
+
+
+def merge_tags(outputs: torch.Tensor, flipped_outputs: torch.Tensor | None, flip_indices: Sequence[int],
+               input_size: Sequence[int]) -> torch.Tensor:
+    """Tags (N, K, H, W, L) float32 at the input size (H, W), L = 2 with flip (plain first), else 1."""
+    return torch.stack(tag_maps(outputs, flipped_outputs, flip_indices, input_size), dim=-1)
+
+
+def _window_max(maps: torch.Tensor, padding: int, dim: int) -> torch.Tensor:
+    """The maximum over the 2 padding + 1 positions around each one along `dim` (-inf beyond the map)."""
+    size = maps.shape[dim]
+    pad = [0, 0, 0, 0]
+    pad[0 if dim == 3 else 2: 2 if dim == 3 else 4] = [padding, padding]
+    padded = F.pad(maps, pad, value=float("-inf"))
+    out = maps.clone()
+    for offset in range(2 * padding + 1):
+        if offset != padding:
+            torch.maximum(out, padded.narrow(dim, offset, size), out=out)
+    return out
 
 
 def nms(heatmaps: torch.Tensor, kernel: int, padding: int) -> torch.Tensor:
-    """Each value where it is the maximum of its window (kernel = 2 padding + 1), 0 elsewhere."""
-    pooled = F.max_pool2d(heatmaps, kernel, 1, padding)
+    """Each value where it is the maximum of its window (kernel = 2 padding + 1), 0 elsewhere.
+
+    The window's maximum (max-pool with -inf padding) is taken along rows, then columns: the same maxima
+    as one square max-pool, with 2k comparisons a pixel instead of k^2."""
+    if kernel != 2 * padding + 1:
+        raise ValueError(f"nms: kernel must be 2 * padding + 1, got {kernel} and {padding}")
+    pooled = _window_max(_window_max(heatmaps, padding, 3), padding, 2)
     return heatmaps * (pooled == heatmaps).float()
 
 
-def top_k(nms_heatmaps: torch.Tensor, tags: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """values (N, K, k) descending (ties: lowest flat index first), locations (N, K, k, 2) int64 (x, y),
-    tags (N, K, k, L) of the k largest values of each map."""
+def top_k(nms_heatmaps: torch.Tensor, tags: Sequence[torch.Tensor], k: int
+          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """values (N, K, k) descending (ties: lowest flat index first), locations (N, K, k, 2) int64 (x, y) and
+    tags (N, K, k, L) of the k largest values of each map; `tags`: the L tag maps (N, K, H, W).
+
+    torch.topk gives the k-th largest value v; the candidates are every value above v and, of those equal to
+    v, the first in flat order; then they are sorted by value (stable, so lowest index first on ties)."""
     n, joints, height, width = nms_heatmaps.shape
     if k > height * width:
         raise ValueError(f"top-k of {k} candidates needs maps of at least {k} pixels, got {height}x{width}")
-    flat = nms_heatmaps.reshape(n, joints, height * width)
-    values, index = torch.sort(flat, dim=2, descending=True, stable=True)
-    values, index = values[..., :k], index[..., :k]
-    flat_tags = tags.reshape(n, joints, height * width, tags.shape[-1])
-    tag_k = flat_tags.gather(2, index[..., None].expand(-1, -1, -1, tags.shape[-1]))
+    flat = nms_heatmaps.reshape(n * joints, height * width)
+    kth = flat.topk(k, dim=1).values[:, -1:]
+    equal = flat == kth
+    chosen = (flat > kth) | (equal & (equal.cumsum(dim=1) <= k - (flat > kth).sum(dim=1, keepdim=True)))
+    index = chosen.nonzero()[:, 1].view(n * joints, k)  # exactly k a map, in flat order
+    values, order = torch.sort(flat.gather(1, index), dim=1, descending=True, stable=True)
+    index = index.gather(1, order)
+    tag_k = torch.stack([t.reshape(n * joints, height * width).gather(1, index) for t in tags], dim=-1)
     locations = torch.stack((index % width, torch.div(index, width, rounding_mode="floor")), dim=-1)
-    return values, locations, tag_k
+    return (values.view(n, joints, k), locations.view(n, joints, k, 2),
+            tag_k.view(n, joints, k, len(tags)))
 
 
 def bottomup_topk_reference(outputs: torch.Tensor, flipped_outputs: torch.Tensor | None, flip_indices: Sequence[int],
                             input_size: Sequence[int], nms_kernel: int, nms_padding: int, k: int):
     """Steps 1-5: (heatmaps (N, K, H, W), values (N, K, k), locations (N, K, k, 2) int64, tags (N, K, k, L))."""
     heatmaps = merge_heatmaps(outputs, flipped_outputs, flip_indices, input_size)
-    tags = merge_tags(outputs, flipped_outputs, flip_indices, input_size)
+    tags = tag_maps(outputs, flipped_outputs, flip_indices, input_size)
     values, locations, tag_k = top_k(nms(heatmaps, nms_kernel, nms_padding), tags, k)
     return heatmaps, values, locations, tag_k

@@ -22,12 +22,14 @@ def test_nms_keeps_window_maxima_and_plateaus():
 
 
 def test_top_k_orders_by_value_then_lowest_flat_index():
-    tags = torch.arange(25.0).reshape(1, 1, 5, 5, 1) * 10  # tag = 10 * flat index
+    tags = [torch.arange(25.0).reshape(1, 1, 5, 5) * 10]  # tag = 10 * flat index
     values, locations, tag_k = top_k(nms(MAP[None, None], 3, 1), tags, 7)
     # 0.9 (flat 6), the tie 0.7 at flat 20 then 21, 0.6 (24), 0.5 (9), then zeros from flat 0 and 1
     assert torch.equal(values[0, 0], torch.tensor([0.9, 0.7, 0.7, 0.6, 0.5, 0.0, 0.0]))
     assert locations[0, 0].tolist() == [[1, 1], [0, 4], [1, 4], [4, 4], [4, 1], [0, 0], [1, 0]]
     assert tag_k[0, 0, :, 0].tolist() == [60, 200, 210, 240, 90, 0, 10]
+    # k = 2 cuts the 0.7 tie: the lower flat index (20) is taken
+    assert top_k(nms(MAP[None, None], 3, 1), tags, 2)[1][0, 0].tolist() == [[1, 1], [0, 4]]
     with pytest.raises(ValueError, match="at least 26 pixels"):
         top_k(MAP[None, None], tags, 26)
 
