@@ -39,7 +39,7 @@ def decoder_extensions():
 
 
 def cuda_extensions():
-    """srpose_fast._C: the CUDA C++ ops (csrc/ops.cpp + csrc/cuda/*.cu), registered as torch.ops.srpose_fast_cuda.*.
+    """srpose_fast._C: the CUDA C++ ops (csrc/ops.cpp + csrc/cuda/*.cu), registered as torch.ops.srpose_fast.<job>_cuda.
 
     Built only with a CUDA build of torch and a CUDA toolkit (nvcc, CUDA_HOME); otherwise skipped with a note.
     The target GPUs come from TORCH_CUDA_ARCH_LIST, by default sm_80, sm_86 and sm_90 (H100/H200).

@@ -1,6 +1,6 @@
-// The host entry points of the CUDA ops, one per schema in csrc/ops.cpp (which registers them for the
-// CUDA dispatch key). Each checks its inputs with TORCH_CHECK, launches on the current stream and
-// returns freshly allocated, contiguous outputs.
+// The host entry points of the CUDA ops, one per schema in csrc/ops.cpp (which registers them as
+// srpose_fast::<job>_cuda for the CUDA dispatch key). Each checks its inputs with TORCH_CHECK, launches on
+// the current stream and returns freshly allocated, contiguous outputs.
 #pragma once
 
 #include <ATen/core/Tensor.h>

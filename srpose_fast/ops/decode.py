@@ -5,23 +5,20 @@ named by `method`, and the transform to image coordinates (if `center` and `scal
 The torch reference `decode_heatmaps_reference` is the oracle every other backend is tested
 against; its building blocks live in `srpose_fast.codecs`.
 
-backend="triton" runs the registered op `torch.ops.srpose_fast.decode_heatmaps`: two kernels
-(`srpose_fast.kernels.decode`), an argmax pass that merges the flip on the fly with each map split
-over programs, then the refinement and the transform, one program per map; the merged heatmaps are
-never written. It is registered when this module is imported and the triton
-package is installed; without triton nothing here imports it. Decoding has no gradient, so the op
-has no autograd formula (its inputs are detached).
+The fused backends are the registered ops `torch.ops.srpose_fast.decode_heatmaps_<backend>` (`ops.registry`):
+- "triton": two kernels (`srpose_fast.kernels.decode`), an argmax pass that merges the flip on the fly
+  with each map split over programs, then the refinement and the transform, one program per map; the
+  merged heatmaps are never written.
+- "cuda": the compiled extension `srpose_fast._C` (csrc/cuda/decode.cu), the same steps in one launch,
+  one thread block per map.
+Decoding has no gradient, so the ops have no autograd formula (their inputs are detached).
 
 backend="cpp" (what "auto" picks on the CPU when it is built) runs the portable C++ decoder of
 `srpose_fast.deploy`, multi-threaded over maps, computing in float64.
-
-backend="cuda" runs `torch.ops.srpose_fast_cuda.decode_heatmaps` from the compiled extension
-`srpose_fast._C` (csrc/cuda/decode.cu): the same steps in one launch, one thread block per map. Its
-schema comes from the extension; its fake is registered here when the extension is built.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -30,12 +27,19 @@ from ..codecs.decoders import DECODE_METHODS, decode_locations
 from ..codecs.flip import check_flip_indices, flip_merge
 from ..codecs.transforms import heatmap_to_image
 from ..keypoint_sets import COCO
-from .backend import cuda_extension_available, resolve_backend, triton_available
+from .backend import resolve_backend
+from .registry import FusedOp, fused_op, register
 
-SUPPORTED_BACKENDS = ("auto", "torch", "triton", "cuda", "cpp")
+# The largest DARK blur kernel every backend takes. It is the Triton refinement's limit (the CUDA and C++
+# decoders take larger ones): up to 17 its whole-map blurred-maximum tiles read 32x32 windows; from 19 on
+# they read 64x64 windows, and the sm_90 compile (tests/kernels/hopper_compile.py) then reports a kernel
+# that spills (at 19: about 90 KB of shared memory, 255 registers, 944 B of spills a thread) and, from 51
+# on (128x128 windows), more shared memory than a Hopper block may have. mmpose's DARK configurations use
+# 11 (64x48 heatmaps) and 17 (96x72 and larger).
+MAX_BLUR_KERNEL = 17
 
 
-def _as_tensor(name: str, value, device: torch.device | None = None) -> torch.Tensor:
+def _as_tensor(name: str, value, device: torch.device | None = None, *, op: str = "decode_heatmaps") -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         tensor = value
     elif isinstance(value, np.ndarray):
@@ -44,52 +48,77 @@ def _as_tensor(name: str, value, device: torch.device | None = None) -> torch.Te
         try:
             tensor = torch.as_tensor(value)
         except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"decode_heatmaps: {name} must be a tensor or an array ({err})") from None
+            raise ValueError(f"{op}: {name} must be a tensor or an array ({err})") from None
     if device is not None and tensor.device != device:
         if isinstance(value, torch.Tensor):
-            raise ValueError(f"decode_heatmaps: {name} is on {tensor.device}, the heatmaps on {device}")
+            raise ValueError(f"{op}: {name} is on {tensor.device}, the maps' input on {device}")
         tensor = tensor.to(device)
     return tensor
 
 
-def check_decode_inputs(heatmaps: torch.Tensor, method: str, blur_kernel: int, flipped: torch.Tensor | None,
-                        flip_indices, center: torch.Tensor | None, scale: torch.Tensor | None) -> list[int] | None:
-    """Validate everything `decode_heatmaps` takes; return the flip indices to use (None without flip)."""
-    if heatmaps.dim() != 4:
-        raise ValueError(f"decode_heatmaps: heatmaps must be (N, K, H, W), got shape {tuple(heatmaps.shape)}")
-    n, k, height, width = heatmaps.shape
-    if height < 1 or width < 1:
-        raise ValueError(f"decode_heatmaps: heatmaps must have H, W >= 1, got shape {tuple(heatmaps.shape)}")
-    if not (heatmaps.is_floating_point() or heatmaps.dtype in (torch.uint8, torch.int8, torch.int16,
-                                                                torch.int32, torch.int64)):
-        raise ValueError(f"decode_heatmaps: heatmaps must be real numbers, got dtype {heatmaps.dtype}")
+_FLIP_INDEX_TENSORS: dict[tuple[tuple[int, ...], torch.device], torch.Tensor] = {}
+
+
+def flip_index_tensor(indices: Sequence[int], device: torch.device) -> torch.Tensor:
+    """The flip indices as an int32 tensor on `device`, made once per device: a host-to-device copy per call
+    would synchronise with the host, which CUDA graph capture forbids. Inside torch.compile, a constant."""
+    if torch.compiler.is_compiling():
+        return torch.tensor(indices, dtype=torch.int32, device=device)
+    key = (tuple(indices), device)
+    if key not in _FLIP_INDEX_TENSORS:
+        _FLIP_INDEX_TENSORS[key] = torch.tensor(indices, dtype=torch.int32, device=device)
+    return _FLIP_INDEX_TENSORS[key]
+
+
+def check_decode_options(map_shape: tuple[int, int, int, int], method: str, blur_kernel: int, with_flip: bool,
+                         flip_indices, center: torch.Tensor | None, scale: torch.Tensor | None, *,
+                         op: str) -> list[int] | None:
+    """Validate what decoding maps of `map_shape` (N, K, H, W) takes besides the maps; return the flip indices
+    to use (None without flip). Errors start with `op`."""
+    n, k, height, width = map_shape
     if method not in DECODE_METHODS:
-        raise ValueError(f"decode_heatmaps: method must be one of {DECODE_METHODS}, got {method!r}")
+        raise ValueError(f"{op}: method must be one of {DECODE_METHODS}, got {method!r}")
     if isinstance(blur_kernel, bool) or not isinstance(blur_kernel, int) or blur_kernel < 1 or blur_kernel % 2 == 0:
-        raise ValueError(f"decode_heatmaps: blur_kernel must be a positive odd int, got {blur_kernel!r}")
+        raise ValueError(f"{op}: blur_kernel must be a positive odd int, got {blur_kernel!r}")
+    if blur_kernel > MAX_BLUR_KERNEL:
+        raise ValueError(f"{op}: blur_kernel must be at most MAX_BLUR_KERNEL = {MAX_BLUR_KERNEL}, got {blur_kernel}")
     if (center is None) != (scale is None):
-        raise ValueError("decode_heatmaps: give both center and scale, or neither")
+        raise ValueError(f"{op}: give both center and scale, or neither")
     for name, value in (("center", center), ("scale", scale)):
         if value is not None and tuple(value.shape) != (n, 2):
-            raise ValueError(f"decode_heatmaps: {name} must be (N, 2) = ({n}, 2), got shape {tuple(value.shape)}")
+            raise ValueError(f"{op}: {name} must be (N, 2) = ({n}, 2), got shape {tuple(value.shape)}")
     if method == "dark_udp" and center is not None and (height < 2 or width < 2):
-        raise ValueError("decode_heatmaps: dark_udp's (W - 1, H - 1) scaling needs maps of at least 2x2")
-    if flipped is None:
+        raise ValueError(f"{op}: dark_udp's (W - 1, H - 1) scaling needs maps of at least 2x2")
+    if not with_flip:
         if flip_indices is not None:
-            raise ValueError("decode_heatmaps: flip_indices given without flipped heatmaps")
+            raise ValueError(f"{op}: flip_indices given without flipped maps")
         return None
-    if tuple(flipped.shape) != tuple(heatmaps.shape):
-        raise ValueError(f"decode_heatmaps: flipped has shape {tuple(flipped.shape)}, "
-                         f"the heatmaps {tuple(heatmaps.shape)}")
     if flip_indices is None:
         if k != COCO.num_keypoints:
-            raise ValueError(f"decode_heatmaps: flip_indices is required for K = {k} "
+            raise ValueError(f"{op}: flip_indices is required for K = {k} "
                              f"(the COCO default only applies to K = {COCO.num_keypoints})")
         flip_indices = COCO.flip_indices
     try:
         return check_flip_indices(flip_indices, k)
     except ValueError as err:
-        raise ValueError(f"decode_heatmaps: {err}") from None
+        raise ValueError(f"{op}: {err}") from None
+
+
+def check_decode_inputs(heatmaps: torch.Tensor, method: str, blur_kernel: int, flipped: torch.Tensor | None,
+                        flip_indices, center: torch.Tensor | None, scale: torch.Tensor | None) -> list[int] | None:
+    """Validate everything `decode_heatmaps` takes; return the flip indices to use (None without flip)."""
+    op = "decode_heatmaps"
+    if heatmaps.dim() != 4:
+        raise ValueError(f"{op}: heatmaps must be (N, K, H, W), got shape {tuple(heatmaps.shape)}")
+    if heatmaps.shape[2] < 1 or heatmaps.shape[3] < 1:
+        raise ValueError(f"{op}: heatmaps must have H, W >= 1, got shape {tuple(heatmaps.shape)}")
+    if not (heatmaps.is_floating_point() or heatmaps.dtype in (torch.uint8, torch.int8, torch.int16,
+                                                                torch.int32, torch.int64)):
+        raise ValueError(f"{op}: heatmaps must be real numbers, got dtype {heatmaps.dtype}")
+    if flipped is not None and tuple(flipped.shape) != tuple(heatmaps.shape):
+        raise ValueError(f"{op}: flipped has shape {tuple(flipped.shape)}, the heatmaps {tuple(heatmaps.shape)}")
+    return check_decode_options(tuple(heatmaps.shape), method, blur_kernel, flipped is not None, flip_indices,
+                                center, scale, op=op)
 
 
 def decode_heatmaps_reference(heatmaps: torch.Tensor, *, method: str = "shift", blur_kernel: int = 11,
@@ -127,8 +156,8 @@ def decode_heatmaps(heatmaps, *, method: str = "shift", blur_kernel: int = 11, f
             "cpp" CPU ones; "auto" picks triton, else cuda, on CUDA and cpp, else torch, on the CPU). The triton and
             cuda kernels compute what the reference computes (argmax, scores and "shift" bit for
             bit); for "dark"/"dark_udp" they blur only around the maximum and may differ in the last
-            bits of the blurred map, see `srpose_fast.kernels.decode`. The cuda kernel takes
-            blur_kernel up to 63.
+            bits of the blurred map, see `srpose_fast.kernels.decode`. Every backend takes blur_kernel
+            up to MAX_BLUR_KERNEL.
 
     Special cases, which every backend follows:
         - ties: the lowest flat index (y * W + x) wins;
@@ -159,9 +188,8 @@ def decode_heatmaps(heatmaps, *, method: str = "shift", blur_kernel: int = 11, f
             flipped_t = flipped_t.float()
         if chosen == "cuda" and flipped_t is not None and flipped_t.dtype != maps.dtype:
             maps, flipped_t = maps.float(), flipped_t.float()  # the CUDA kernel reads both in one dtype
-        index_t = None if indices is None else torch.tensor(indices, dtype=torch.int64, device=device)
-        namespace = torch.ops.srpose_fast if chosen == "triton" else torch.ops.srpose_fast_cuda
-        keypoints, scores = namespace.decode_heatmaps(
+        index_t = None if indices is None else flip_index_tensor(indices, device)
+        keypoints, scores = fused_op("decode_heatmaps", chosen)(
             maps, flipped_t, index_t, bool(flip_shift), method, blur_kernel, center_t, scale_t)
     elif chosen == "cpp":
         keypoints, scores = _decode_cpp(maps, flipped_t, indices, bool(flip_shift), method, blur_kernel,
@@ -192,28 +220,6 @@ def _fake_decode_heatmaps(heatmaps, flipped, flip_indices, flip_shift, method, b
     return heatmaps.new_empty((n, k, 2), dtype=torch.float32), heatmaps.new_empty((n, k), dtype=torch.float32)
 
 
-def _register_triton_ops() -> None:
-    """Define srpose_fast::decode_heatmaps (triton_op) and its fake. Inference only: no autograd."""
-    from torch.library import triton_op
-
-    from srpose_fast.kernels.decode import decode_heatmaps_forward
-
-    @triton_op("srpose_fast::decode_heatmaps", mutates_args=())
-    def decode_heatmaps_op(heatmaps: torch.Tensor, flipped: Optional[torch.Tensor], flip_indices: Optional[torch.Tensor],
-                           flip_shift: bool, method: str, blur_kernel: int, center: Optional[torch.Tensor],
-                           scale: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return decode_heatmaps_forward(heatmaps, flipped, flip_indices, flip_shift, method, blur_kernel, center, scale)
-
-    decode_heatmaps_op.register_fake(_fake_decode_heatmaps)
-
-
-def _register_cuda_ops() -> None:
-    """The fake of srpose_fast_cuda::decode_heatmaps (schema and CUDA kernel come from srpose_fast._C)."""
-    torch.library.register_fake("srpose_fast_cuda::decode_heatmaps", _fake_decode_heatmaps)
-
-
-if triton_available():
-    _register_triton_ops()
-# Only where the extension imported (that registered its schemas); elsewhere backend="cuda" says why not.
-if cuda_extension_available():
-    _register_cuda_ops()
+DECODE_HEATMAPS = FusedOp("decode_heatmaps", _fake_decode_heatmaps, triton="decode:decode_heatmaps_forward")
+SUPPORTED_BACKENDS = ("auto", "torch", *DECODE_HEATMAPS.backends, "cpp")
+register(DECODE_HEATMAPS)

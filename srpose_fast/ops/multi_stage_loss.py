@@ -3,16 +3,11 @@
 The "torch" backend materialises the full-resolution target (codecs.encode_heatmaps) and its
 pooled copies; fused backends compute the same loss without any target tensor.
 
-The "triton" backend sums stage_weight * `torch.ops.srpose_fast.heatmap_mse_loss` over the predictions:
-one registered op per stage (kernels in `srpose_fast.kernels.multi_stage_loss`), whose targets are the
-block means of the separable full-resolution Gaussian, made per tile in registers; its autograd runs the
-registered op `torch.ops.srpose_fast.heatmap_mse_loss_backward`. The ops are registered when this module
-is imported and the triton package is installed; without triton nothing here imports it.
-
-The "cuda" backend does the same with `torch.ops.srpose_fast_cuda.heatmap_mse_loss(_backward)` from the
-compiled extension `srpose_fast._C` (csrc/cuda/multi_stage_loss.cu: one thread block per joint, the two
-block-mean profiles in shared memory). Their schemas come from the extension; their fakes and autograd are
-registered here when the extension is built.
+The fused backends sum stage_weight * `torch.ops.srpose_fast.heatmap_mse_loss_<backend>` over the
+predictions, one registered op per stage (`ops.registry`) whose targets are the block means of the separable
+full-resolution Gaussian, made in the kernel; their autograd runs `heatmap_mse_loss_backward_<backend>`.
+"triton": kernels in `srpose_fast.kernels.multi_stage_loss`, made per tile in registers; "cuda":
+csrc/cuda/multi_stage_loss.cu, one thread block per joint, the two block-mean profiles in shared memory.
 """
 from __future__ import annotations
 
@@ -23,9 +18,8 @@ import torch
 from ..codecs.conventions import SRPOSE_STAGE_WEIGHTS, TARGET_METHODS
 from ..codecs.targets import encode_heatmaps
 from ..losses.multi_stage import multi_stage_loss_from_target
-from .backend import cuda_extension_available, resolve_backend, triton_available
-
-SUPPORTED_BACKENDS = ("auto", "torch", "triton", "cuda")
+from .backend import resolve_backend
+from .registry import Autograd, FusedOp, fused_op, register
 
 
 def check_loss_inputs(preds: Sequence[torch.Tensor], keypoints: torch.Tensor, target_weight: torch.Tensor,
@@ -90,11 +84,10 @@ def multi_stage_loss(preds: Sequence[torch.Tensor], keypoints: torch.Tensor, tar
         device = preds[0].device
         weight = target_weight.reshape(keypoints.shape[:2]).to(device).detach()
         keypoints = keypoints.to(device).detach()
-        namespace = torch.ops.srpose_fast if chosen == "triton" else torch.ops.srpose_fast_cuda
+        stage_loss = fused_op("heatmap_mse_loss", chosen)
         total = preds[0].new_zeros((), dtype=torch.float32)
         for pred, stage_weight in zip(preds, stage_weights):
-            loss = namespace.heatmap_mse_loss(pred, keypoints, weight, float(sigma), int(height), int(width),
-                                              target_method)
+            loss = stage_loss(pred, keypoints, weight, float(sigma), int(height), int(width), target_method)
             total = total + stage_weight * loss
         return total
     raise AssertionError(f"unreachable backend {chosen}")
@@ -114,54 +107,16 @@ def _setup_context(ctx, inputs, output):
     ctx.args = (sigma, full_h, full_w, method)
 
 
-def _autograd_backward(backward_op):
-    """The autograd formula of a per-stage loss op whose gradient comes from the registered op `backward_op`."""
-    def backward(ctx, grad_loss):
-        pred, keypoints, weight = ctx.saved_tensors
-        grad_pred = backward_op(grad_loss, pred, keypoints, weight, *ctx.args)
-        # The targets are constants of the loss (as in the torch backend): no gradient to keypoints or weight.
-        return grad_pred, None, None, None, None, None, None
-
-    return backward
+def _gradients(backward_op, ctx, grad_loss):
+    pred, keypoints, weight = ctx.saved_tensors
+    grad_pred = backward_op(grad_loss, pred, keypoints, weight, *ctx.args)
+    # The targets are constants of the loss (as in the torch backend): no gradient to keypoints or weight.
+    return grad_pred, None, None, None, None, None, None
 
 
-def _register_triton_ops() -> None:
-    """Define srpose_fast::heatmap_mse_loss and srpose_fast::heatmap_mse_loss_backward (triton_op),
-    their fakes and autograd."""
-    from torch.library import triton_op
-
-    from srpose_fast.kernels.multi_stage_loss import heatmap_mse_loss_backward, heatmap_mse_loss_forward
-
-    @triton_op("srpose_fast::heatmap_mse_loss", mutates_args=())
-    def heatmap_mse_loss_op(pred: torch.Tensor, keypoints: torch.Tensor, weight: torch.Tensor, sigma: float,
-                            full_h: int, full_w: int, method: str) -> torch.Tensor:
-        return heatmap_mse_loss_forward(pred, keypoints, weight, sigma, full_h, full_w, method)
-
-    heatmap_mse_loss_op.register_fake(_fake_loss)
-
-    @triton_op("srpose_fast::heatmap_mse_loss_backward", mutates_args=())
-    def heatmap_mse_loss_backward_op(grad_loss: torch.Tensor, pred: torch.Tensor, keypoints: torch.Tensor,
-                                     weight: torch.Tensor, sigma: float, full_h: int, full_w: int,
-                                     method: str) -> torch.Tensor:
-        return heatmap_mse_loss_backward(grad_loss, pred, keypoints, weight, sigma, full_h, full_w, method)
-
-    heatmap_mse_loss_backward_op.register_fake(_fake_loss_backward)
-    heatmap_mse_loss_op.register_autograd(_autograd_backward(torch.ops.srpose_fast.heatmap_mse_loss_backward),
-                                          setup_context=_setup_context)
-
-
-def _register_cuda_ops() -> None:
-    """Fakes and autograd of srpose_fast_cuda::heatmap_mse_loss and ::heatmap_mse_loss_backward (schemas
-    and CUDA kernels come from srpose_fast._C)."""
-    torch.library.register_fake("srpose_fast_cuda::heatmap_mse_loss", _fake_loss)
-    torch.library.register_fake("srpose_fast_cuda::heatmap_mse_loss_backward", _fake_loss_backward)
-    torch.library.register_autograd("srpose_fast_cuda::heatmap_mse_loss",
-                                    _autograd_backward(torch.ops.srpose_fast_cuda.heatmap_mse_loss_backward),
-                                    setup_context=_setup_context)
-
-
-if triton_available():
-    _register_triton_ops()
-# Only where the extension imported (that registered its schemas); elsewhere backend="cuda" says why not.
-if cuda_extension_available():
-    _register_cuda_ops()
+HEATMAP_MSE_LOSS_BACKWARD = FusedOp("heatmap_mse_loss_backward", _fake_loss_backward,
+                                    triton="multi_stage_loss:heatmap_mse_loss_backward")
+HEATMAP_MSE_LOSS = FusedOp("heatmap_mse_loss", _fake_loss, triton="multi_stage_loss:heatmap_mse_loss_forward",
+                           autograd=Autograd("heatmap_mse_loss_backward", _setup_context, _gradients))
+SUPPORTED_BACKENDS = ("auto", "torch", *HEATMAP_MSE_LOSS.backends)
+register(HEATMAP_MSE_LOSS_BACKWARD, HEATMAP_MSE_LOSS)

@@ -10,66 +10,45 @@ Backends:
 - "torch": `sr_head_reference` on both inputs, then `decode_heatmaps_reference` (the oracle). 16-bit
   inputs are upcast to float32 first, so the heatmaps are float32 as in the triton kernels (a head run
   in bf16 would round the heatmaps to bf16 and make ties of nearby values).
-- "triton": the registered op `torch.ops.srpose_fast.sr_head_decode` (`srpose_fast.kernels.sr_head_decode`),
-  which never writes the heatmaps: the argmax pass computes them tile by tile in registers, the
-  refinement recomputes the few values it reads. It is registered when this module is imported and
-  the triton package is installed; without triton nothing here imports it.
-- "cuda": `torch.ops.srpose_fast_cuda.sr_head_decode` from the compiled extension `srpose_fast._C`
-  (csrc/cuda/sr_head_decode.cu): the same two passes (tiled argmax with partials, then a refinement
-  recomputing only the values it reads). Its schema comes from the extension; its fake is registered here
-  when the extension is built.
+- "triton" and "cuda": the registered ops `torch.ops.srpose_fast.sr_head_decode_<backend>` (`ops.registry`).
+  Triton (`srpose_fast.kernels.sr_head_decode`) never writes the heatmaps: the argmax pass computes them
+  tile by tile in registers, the refinement recomputes the few values it reads. CUDA
+  (csrc/cuda/sr_head_decode.cu) runs the same two passes (tiled argmax with partials, then a refinement
+  recomputing only the values it reads).
 
 Inference only: the op has no autograd formula and the inputs are detached.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 
-from .backend import cuda_extension_available, resolve_backend, triton_available
-from .decode import _as_tensor, check_decode_inputs, decode_heatmaps_reference
+from .backend import resolve_backend
+from .decode import _as_tensor, check_decode_options, decode_heatmaps_reference, flip_index_tensor
+from .registry import FusedOp, fused_op, register
 from .sr_head import check_sr_head_inputs, sr_head_reference
-
-SUPPORTED_BACKENDS = ("auto", "torch", "triton", "cuda")
-
-
-def _renamed(err: ValueError) -> ValueError:
-    """The same error, said by sr_head_decode (the checks it reuses name their own op)."""
-    message = str(err)
-    for prefix in ("decode_heatmaps: ", "sr_head: ", "flip_merge: "):
-        if message.startswith(prefix):
-            message = message[len(prefix):]
-    return ValueError(f"sr_head_decode: {message}")
 
 
 def check_sr_head_decode_inputs(emb: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, upscale: int,
                                 flipped_emb: torch.Tensor | None, flip_indices, method: str, blur_kernel: int,
                                 center: torch.Tensor | None, scale: torch.Tensor | None) -> list[int] | None:
     """Validate everything `sr_head_decode` takes; return the flip indices to use (None without flip)."""
+    op = "sr_head_decode"
     for name, t in (("emb", emb), ("weight", weight), ("bias", bias), ("flipped_emb", flipped_emb)):
         if t is not None and not isinstance(t, torch.Tensor):
-            raise ValueError(f"sr_head_decode: {name} must be a torch tensor, got {type(t).__name__}")
+            raise ValueError(f"{op}: {name} must be a torch tensor, got {type(t).__name__}")
         if t is not None and not t.is_floating_point():
-            raise ValueError(f"sr_head_decode: {name} must be a floating-point tensor, got {t.dtype}")
-    try:
-        joints = check_sr_head_inputs(emb, weight, bias, upscale)
-    except ValueError as err:
-        raise _renamed(err) from None
+            raise ValueError(f"{op}: {name} must be a floating-point tensor, got {t.dtype}")
+    joints = check_sr_head_inputs(emb, weight, bias, upscale, op=op)
     if flipped_emb is not None:
         if tuple(flipped_emb.shape) != tuple(emb.shape):
-            raise ValueError(f"sr_head_decode: flipped_emb has shape {tuple(flipped_emb.shape)}, "
-                             f"emb {tuple(emb.shape)}")
+            raise ValueError(f"{op}: flipped_emb has shape {tuple(flipped_emb.shape)}, emb {tuple(emb.shape)}")
         if flipped_emb.device != emb.device:
-            raise ValueError("sr_head_decode: flipped_emb must be on emb's device")
+            raise ValueError(f"{op}: flipped_emb must be on emb's device")
     n, _, h, w = emb.shape
-    # The heatmaps' shape, without making them: the decode checks need only the shape.
-    maps = torch.empty((n, joints, upscale * h, upscale * w), device="meta")
-    try:
-        return check_decode_inputs(maps, method, blur_kernel, None if flipped_emb is None else maps, flip_indices,
-                                   center, scale)
-    except ValueError as err:
-        raise _renamed(err) from None
+    return check_decode_options((n, joints, upscale * h, upscale * w), method, blur_kernel, flipped_emb is not None,
+                                flip_indices, center, scale, op=op)
 
 
 def _float32_at_least(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -106,17 +85,14 @@ def sr_head_decode(emb: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         backend: "auto" | "torch" | "triton" | "cuda" (the last two need CUDA tensors; "auto" picks triton
             on CUDA when installed, else cuda when built). emb, weight, bias (and flipped_emb) share one
             dtype for "triton" (float32, float16 or bfloat16, computed in float32) and "cuda" (also
-            float64, computed in float64); "cuda" takes blur_kernel up to 63.
+            float64, computed in float64).
 
     Special cases as `decode_heatmaps`: ties -> lowest flat index; NaN in a map -> NaN score and
     keypoint; maximum <= 0 -> score 0, unrefined argmax. N == 0 gives empty outputs.
     """
     device = emb.device if isinstance(emb, torch.Tensor) else None
-    try:
-        center_t = None if center is None else _as_tensor("center", center, device)
-        scale_t = None if scale is None else _as_tensor("scale", scale, device)
-    except ValueError as err:
-        raise _renamed(err) from None
+    center_t = None if center is None else _as_tensor("center", center, device, op="sr_head_decode")
+    scale_t = None if scale is None else _as_tensor("scale", scale, device, op="sr_head_decode")
     indices = check_sr_head_decode_inputs(emb, weight, bias, upscale, flipped_emb, flip_indices, method, blur_kernel,
                                           center_t, scale_t)
     emb, weight = emb.detach(), weight.detach()
@@ -129,12 +105,9 @@ def sr_head_decode(emb: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         return sr_head_decode_reference(emb, weight, bias, upscale, flipped_emb=flipped_emb, flip_indices=indices,
                                         flip_shift=bool(flip_shift), method=method, blur_kernel=blur_kernel,
                                         center=center_t, scale=scale_t)
-    if chosen in ("triton", "cuda"):
-        index_t = None if indices is None else torch.tensor(indices, dtype=torch.int64, device=emb.device)
-        namespace = torch.ops.srpose_fast if chosen == "triton" else torch.ops.srpose_fast_cuda
-        return namespace.sr_head_decode(emb, weight, bias, upscale, flipped_emb, index_t, bool(flip_shift), method,
-                                        blur_kernel, center_t, scale_t)
-    raise AssertionError(f"unreachable backend {chosen}")
+    index_t = None if indices is None else flip_index_tensor(indices, emb.device)
+    return fused_op("sr_head_decode", chosen)(emb, weight, bias, upscale, flipped_emb, index_t, bool(flip_shift),
+                                              method, blur_kernel, center_t, scale_t)
 
 
 def _fake_sr_head_decode(emb, weight, bias, upscale, flipped_emb, flip_indices, flip_shift, method, blur_kernel,
@@ -144,30 +117,6 @@ def _fake_sr_head_decode(emb, weight, bias, upscale, flipped_emb, flip_indices, 
     return emb.new_empty((n, k, 2), dtype=torch.float32), emb.new_empty((n, k), dtype=torch.float32)
 
 
-def _register_triton_ops() -> None:
-    """Define srpose_fast::sr_head_decode (triton_op) and its fake. Inference only: no autograd."""
-    from torch.library import triton_op
-
-    from srpose_fast.kernels.sr_head_decode import sr_head_decode_forward
-
-    @triton_op("srpose_fast::sr_head_decode", mutates_args=())
-    def sr_head_decode_op(emb: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], upscale: int,
-                          flipped_emb: Optional[torch.Tensor], flip_indices: Optional[torch.Tensor], flip_shift: bool,
-                          method: str, blur_kernel: int, center: Optional[torch.Tensor],
-                          scale: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return sr_head_decode_forward(emb, weight, bias, upscale, flipped_emb, flip_indices, flip_shift, method,
-                                      blur_kernel, center, scale)
-
-    sr_head_decode_op.register_fake(_fake_sr_head_decode)
-
-
-def _register_cuda_ops() -> None:
-    """The fake of srpose_fast_cuda::sr_head_decode (schema and CUDA kernels come from srpose_fast._C)."""
-    torch.library.register_fake("srpose_fast_cuda::sr_head_decode", _fake_sr_head_decode)
-
-
-if triton_available():
-    _register_triton_ops()
-# Only where the extension imported (that registered its schemas); elsewhere backend="cuda" says why not.
-if cuda_extension_available():
-    _register_cuda_ops()
+SR_HEAD_DECODE = FusedOp("sr_head_decode", _fake_sr_head_decode, triton="sr_head_decode:sr_head_decode_forward")
+SUPPORTED_BACKENDS = ("auto", "torch", *SR_HEAD_DECODE.backends)
+register(SR_HEAD_DECODE)

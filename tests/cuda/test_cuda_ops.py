@@ -1,4 +1,4 @@
-"""The CUDA C++ ops of srpose_fast._C (torch.ops.srpose_fast_cuda.*) against the torch references.
+"""The CUDA C++ ops of srpose_fast._C (torch.ops.srpose_fast.<job>_cuda) against the torch references.
 
 Every test needs a GPU (marked `cuda`; tests/conftest.py skips them elsewhere). On a GPU they fail, not
 skip, when the extension is missing: build it with `pip install -e . --no-build-isolation --no-deps`
@@ -31,7 +31,7 @@ import torch
 
 from srpose_fast.codecs.flip import flip_merge
 from srpose_fast.keypoint_sets import COCO
-from srpose_fast.ops.decode import decode_heatmaps
+from srpose_fast.ops.decode import MAX_BLUR_KERNEL, decode_heatmaps
 from srpose_fast.ops.multi_stage_loss import multi_stage_loss
 from srpose_fast.ops.sr_head import sr_head, sr_head_reference
 
@@ -45,9 +45,9 @@ LOW = (torch.float16, torch.bfloat16)
 
 
 def ops():
-    """torch.ops.srpose_fast_cuda, once the extension is imported (which registers it)."""
+    """torch.ops.srpose_fast, once the extension is imported (which registers its <job>_cuda ops)."""
     importlib.import_module("srpose_fast._C")
-    return torch.ops.srpose_fast_cuda
+    return torch.ops.srpose_fast
 
 
 def dev(t):
@@ -82,7 +82,7 @@ def test_extension_is_built():
                     "with a CUDA build of torch and nvcc (see csrc/README.md)")
     for name in ("sr_head", "sr_head_backward", "decode_heatmaps", "sr_head_decode", "heatmap_mse_loss",
                  "heatmap_mse_loss_backward"):
-        assert hasattr(torch.ops.srpose_fast_cuda, name), name
+        assert hasattr(torch.ops.srpose_fast, f"{name}_cuda"), name
 
 
 def test_poisoning_reaches_new_allocations():
@@ -203,22 +203,22 @@ def test_sr_head_gradcheck_fp64():
 def test_sr_head_opcheck():
     x, weight, bias = sr_inputs(2, 3, 2, 5, 4, 2, 3, torch.float32, seed=7)
     args = tuple(t.requires_grad_() for t in (x, weight, bias)) + (2,)
-    torch.library.opcheck(ops().sr_head.default, args)
+    torch.library.opcheck(ops().sr_head_cuda.default, args)
     grad_out = torch.randn(2, 3, 10, 8, device=DEVICE)
-    torch.library.opcheck(ops().sr_head_backward.default, (grad_out, x.detach(), weight.detach(), 2))
+    torch.library.opcheck(ops().sr_head_backward_cuda.default, (grad_out, x.detach(), weight.detach(), 2))
 
 
 def test_sr_head_compile_fullgraph():
     x, weight, bias = sr_inputs(2, 3, 2, 5, 4, 2, 3, torch.float32, seed=8)
-    fn = torch.compile(lambda a, b, c: torch.ops.srpose_fast_cuda.sr_head(a, b, c, 2) * 2.0, fullgraph=True)
+    fn = torch.compile(lambda a, b, c: torch.ops.srpose_fast.sr_head_cuda(a, b, c, 2) * 2.0, fullgraph=True)
     ops()
-    torch.testing.assert_close(fn(x, weight, bias), 2.0 * ops().sr_head(x, weight, bias, 2))
+    torch.testing.assert_close(fn(x, weight, bias), 2.0 * ops().sr_head_cuda(x, weight, bias, 2))
 
 
 def test_sr_head_public_function_compiles_fullgraph():
     x, weight, bias = sr_inputs(2, 3, 2, 5, 4, 2, 3, torch.float32, seed=8)
     fn = torch.compile(lambda a, b, c: sr_head(a, b, c, 2, backend="cuda"), fullgraph=True, backend="eager")
-    torch.testing.assert_close(fn(x, weight, bias), ops().sr_head(x, weight, bias, 2))
+    torch.testing.assert_close(fn(x, weight, bias), ops().sr_head_cuda(x, weight, bias, 2))
 
 
 def test_sr_head_under_autocast():
@@ -228,7 +228,7 @@ def test_sr_head_under_autocast():
     with torch.autocast(DEVICE.type, dtype=torch.bfloat16):
         out = sr_head(*leaves, 2, backend="cuda")
     assert out.dtype == torch.bfloat16
-    assert torch.equal(out, ops().sr_head(x.detach().bfloat16(), weight.detach().bfloat16(),
+    assert torch.equal(out, ops().sr_head_cuda(x.detach().bfloat16(), weight.detach().bfloat16(),
                                           bias.detach().bfloat16(), 2))
     grads = torch.autograd.grad(out.float().sum(), leaves)
     assert all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
@@ -237,19 +237,19 @@ def test_sr_head_under_autocast():
 def test_sr_head_bad_inputs():
     x, weight, bias = sr_inputs(1, 3, 2, 5, 4, 2, 3, torch.float32, seed=10)
     with pytest.raises(RuntimeError, match="must be a CUDA tensor"):
-        ops().sr_head(x.cpu(), weight, bias, 2)
+        ops().sr_head_cuda(x.cpu(), weight, bias, 2)
     with pytest.raises(RuntimeError, match="dtype"):
-        ops().sr_head(x, weight.double(), bias, 2)
+        ops().sr_head_cuda(x, weight.double(), bias, 2)
     with pytest.raises(RuntimeError, match="channels"):
-        ops().sr_head(x[:, :5], weight, bias, 2)
+        ops().sr_head_cuda(x[:, :5], weight, bias, 2)
     with pytest.raises(RuntimeError, match="multiple of upscale"):
-        ops().sr_head(x, weight, bias, 3)
+        ops().sr_head_cuda(x, weight, bias, 3)
     with pytest.raises(RuntimeError, match="odd k"):
-        ops().sr_head(x, weight[..., :2, :2], bias, 2)
+        ops().sr_head_cuda(x, weight[..., :2, :2], bias, 2)
     with pytest.raises(RuntimeError, match="bias must have shape"):
-        ops().sr_head(x, weight, bias[:-1], 2)
+        ops().sr_head_cuda(x, weight, bias[:-1], 2)
     with pytest.raises(RuntimeError, match="grad_out must have shape"):
-        ops().sr_head_backward(torch.zeros(1, 3, 10, 7, device=DEVICE), x, weight, 2)
+        ops().sr_head_backward_cuda(torch.zeros(1, 3, 10, 7, device=DEVICE), x, weight, 2)
 
 
 # --- decode ------------------------------------------------------------------------------------------
@@ -306,7 +306,7 @@ def test_decode_flip_shift_override(flip_shift):
         check_decode(maps, method=method, flipped=flipped, flip_indices=K5_FLIP, flip_shift=flip_shift)
 
 
-@pytest.mark.parametrize("blur_kernel", [1, 3, 17, 63])
+@pytest.mark.parametrize("blur_kernel", [1, 3, MAX_BLUR_KERNEL])
 def test_decode_blur_kernels(blur_kernel):
     maps = gaussian_maps(1, 5, 23, 19, seed=40, sigma=2.5)
     for method in ("dark", "dark_udp"):
@@ -314,8 +314,9 @@ def test_decode_blur_kernels(blur_kernel):
 
 
 def test_decode_blur_kernel_limit():
-    with pytest.raises(RuntimeError, match="blur_kernel up to 63"):
-        decode_heatmaps(dev(gaussian_maps(1, 2, 9, 9, seed=1)), method="dark", blur_kernel=65, backend="cuda")
+    with pytest.raises(ValueError, match=f"at most MAX_BLUR_KERNEL = {MAX_BLUR_KERNEL}"):
+        decode_heatmaps(dev(gaussian_maps(1, 2, 9, 9, seed=1)), method="dark", blur_kernel=MAX_BLUR_KERNEL + 2,
+                        backend="cuda")
 
 
 def test_decode_ties_and_large_maps():
@@ -395,28 +396,28 @@ def test_decode_opcheck_and_compile():
     center, scale = (dev(t) for t in boxes(2))
     for method in METHODS:
         args = (maps, flipped, index, method != "dark_udp", method, 11, center, scale)
-        torch.library.opcheck(ops().decode_heatmaps.default, args)
-    fn = torch.compile(lambda m, f: torch.ops.srpose_fast_cuda.decode_heatmaps(m, f, index, True, "dark", 11, None, None),
+        torch.library.opcheck(ops().decode_heatmaps_cuda.default, args)
+    fn = torch.compile(lambda m, f: torch.ops.srpose_fast.decode_heatmaps_cuda(m, f, index, True, "dark", 11, None, None),
                        fullgraph=True)
     got = fn(maps, flipped)
-    want = ops().decode_heatmaps(maps, flipped, index, True, "dark", 11, None, None)
+    want = ops().decode_heatmaps_cuda(maps, flipped, index, True, "dark", 11, None, None)
     torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
 def test_decode_bad_inputs():
     maps = dev(gaussian_maps(1, 5, 9, 7, seed=62))
     with pytest.raises(RuntimeError, match="must be a CUDA tensor"):
-        ops().decode_heatmaps(maps.cpu(), None, None, True, "shift", 11, None, None)
+        ops().decode_heatmaps_cuda(maps.cpu(), None, None, True, "shift", 11, None, None)
     with pytest.raises(RuntimeError, match="method must be one of"):
-        ops().decode_heatmaps(maps, None, None, True, "median", 11, None, None)
+        ops().decode_heatmaps_cuda(maps, None, None, True, "median", 11, None, None)
     with pytest.raises(RuntimeError, match="flip_indices"):
-        ops().decode_heatmaps(maps, maps, None, True, "shift", 11, None, None)
+        ops().decode_heatmaps_cuda(maps, maps, None, True, "shift", 11, None, None)
     with pytest.raises(RuntimeError, match="dtype"):
-        ops().decode_heatmaps(maps, maps.half(), torch.arange(5, device=DEVICE), True, "shift", 11, None, None)
+        ops().decode_heatmaps_cuda(maps, maps.half(), torch.arange(5, device=DEVICE), True, "shift", 11, None, None)
     with pytest.raises(RuntimeError, match="center and scale"):
-        ops().decode_heatmaps(maps, None, None, True, "shift", 11, torch.zeros(1, 2, device=DEVICE), None)
+        ops().decode_heatmaps_cuda(maps, None, None, True, "shift", 11, torch.zeros(1, 2, device=DEVICE), None)
     with pytest.raises(RuntimeError, match="at least 2x2"):
-        ops().decode_heatmaps(maps[..., :1], None, None, True, "dark_udp", 11, torch.zeros(1, 2, device=DEVICE),
+        ops().decode_heatmaps_cuda(maps[..., :1], None, None, True, "dark_udp", 11, torch.zeros(1, 2, device=DEVICE),
                               torch.ones(1, 2, device=DEVICE))
 
 
@@ -438,16 +439,16 @@ def check_sr_head_decode(emb, weight, bias, r, *, flipped_emb=None, flip_indices
                          method="shift", blur_kernel=11, center=None, scale=None):
     index = None if flipped_emb is None else torch.tensor(flip_indices, device=DEVICE)
     poison_cache()
-    keypoints, scores = ops().sr_head_decode(emb, weight, bias, r, flipped_emb, index, flip_shift, method,
+    keypoints, scores = ops().sr_head_decode_cuda(emb, weight, bias, r, flipped_emb, index, flip_shift, method,
                                              blur_kernel, center, scale)
     # 1. the same as decoding the cuda SR head's heatmaps computed in the same precision (16-bit values upcast
     #    exactly to float32; float64 stays float64) and rounded to float32: the same sums in the same order
     wide_emb, wide_weight, wide_bias = (t if t is None or t.dtype == torch.float64 else t.float()
                                         for t in (emb, weight, bias))
-    maps = ops().sr_head(wide_emb, wide_weight, wide_bias, r).float()
-    fmaps = None if flipped_emb is None else ops().sr_head(
+    maps = ops().sr_head_cuda(wide_emb, wide_weight, wide_bias, r).float()
+    fmaps = None if flipped_emb is None else ops().sr_head_cuda(
         flipped_emb if flipped_emb.dtype == torch.float64 else flipped_emb.float(), wide_weight, wide_bias, r).float()
-    want_kp, want_scores = ops().decode_heatmaps(maps, fmaps, index, flip_shift, method, blur_kernel, center, scale)
+    want_kp, want_scores = ops().decode_heatmaps_cuda(maps, fmaps, index, flip_shift, method, blur_kernel, center, scale)
     torch.testing.assert_close(scores, want_scores, rtol=0, atol=0, equal_nan=True)
     atol = 0.0 if method in ("argmax", "shift") else 1e-5 * (1.0 if center is None else 200.0)
     torch.testing.assert_close(keypoints, want_kp, rtol=0, atol=atol, equal_nan=True)
@@ -495,7 +496,7 @@ def test_sr_head_decode_special_maps():
     emb = torch.zeros_like(emb)
     bias = torch.tensor([0.0] * 4 + [-1.0] * 4 + [float("nan")] * 4, device=DEVICE)
     for method in METHODS:
-        keypoints, scores = ops().sr_head_decode(emb, weight, bias, 2, None, None, True, method, 11, None, None)
+        keypoints, scores = ops().sr_head_decode_cuda(emb, weight, bias, 2, None, None, True, method, 11, None, None)
         assert scores[0, 0] == 0 and keypoints[0, 0].tolist() == [0.0, 0.0]
         assert scores[0, 1] == 0 and keypoints[0, 1].tolist() == [0.0, 0.0]
         assert torch.isnan(scores[0, 2]) and torch.isnan(keypoints[0, 2]).all()
@@ -505,9 +506,9 @@ def test_sr_head_decode_opcheck_and_empty():
     emb, weight, bias = sr_inputs(2, 3, 2, 4, 5, 2, 3, torch.float32, seed=73)
     index = torch.tensor([2, 1, 0], device=DEVICE)
     for method in METHODS:
-        torch.library.opcheck(ops().sr_head_decode.default,
+        torch.library.opcheck(ops().sr_head_decode_cuda.default,
                               (emb, weight, bias, 2, emb.flip(0), index, True, method, 11, None, None))
-    keypoints, scores = ops().sr_head_decode(emb[:0], weight, bias, 2, None, None, True, "shift", 11, None, None)
+    keypoints, scores = ops().sr_head_decode_cuda(emb[:0], weight, bias, 2, None, None, True, "shift", 11, None, None)
     assert keypoints.shape == (0, 3, 2) and scores.shape == (0, 3)
 
 
@@ -589,25 +590,25 @@ def test_loss_strided_preds_and_float64_keypoints():
 def test_loss_opcheck_and_compile():
     pred = make_preds(2, 3, [(8, 6)], seed=9)[0].requires_grad_()
     kp, weight = loss_keypoints(2, 3, 32, 24, seed=10)
-    torch.library.opcheck(ops().heatmap_mse_loss.default, (pred, kp, weight, 2.0, 32, 24, "msra"))
+    torch.library.opcheck(ops().heatmap_mse_loss_cuda.default, (pred, kp, weight, 2.0, 32, 24, "msra"))
     grad = torch.tensor(1.5, device=DEVICE)
-    torch.library.opcheck(ops().heatmap_mse_loss_backward.default,
+    torch.library.opcheck(ops().heatmap_mse_loss_backward_cuda.default,
                           (grad, pred.detach(), kp, weight, 2.0, 32, 24, "udp"))
-    fn = torch.compile(lambda p: torch.ops.srpose_fast_cuda.heatmap_mse_loss(p, kp, weight, 2.0, 32, 24, "msra"),
+    fn = torch.compile(lambda p: torch.ops.srpose_fast.heatmap_mse_loss_cuda(p, kp, weight, 2.0, 32, 24, "msra"),
                        fullgraph=True)
-    torch.testing.assert_close(fn(pred.detach()), ops().heatmap_mse_loss(pred.detach(), kp, weight, 2.0, 32, 24, "msra"))
+    torch.testing.assert_close(fn(pred.detach()), ops().heatmap_mse_loss_cuda(pred.detach(), kp, weight, 2.0, 32, 24, "msra"))
 
 
 def test_loss_empty_and_bad_inputs():
     kp, weight = loss_keypoints(2, 3, 32, 24, seed=11)
     empty = torch.zeros(0, 3, 8, 6, device=DEVICE)
-    assert torch.isnan(ops().heatmap_mse_loss(empty, kp[:0], weight[:0], 2.0, 32, 24, "msra"))
+    assert torch.isnan(ops().heatmap_mse_loss_cuda(empty, kp[:0], weight[:0], 2.0, 32, 24, "msra"))
     pred = make_preds(2, 3, [(8, 6)], seed=12)[0]
     with pytest.raises(RuntimeError, match="whole multiple"):
-        ops().heatmap_mse_loss(pred, kp, weight, 2.0, 30, 24, "msra")
+        ops().heatmap_mse_loss_cuda(pred, kp, weight, 2.0, 30, 24, "msra")
     with pytest.raises(RuntimeError, match="method must be one of"):
-        ops().heatmap_mse_loss(pred, kp, weight, 2.0, 32, 24, "gauss")
+        ops().heatmap_mse_loss_cuda(pred, kp, weight, 2.0, 32, 24, "gauss")
     with pytest.raises(RuntimeError, match="keypoints must be"):
-        ops().heatmap_mse_loss(pred, kp[:, :2], weight, 2.0, 32, 24, "msra")
+        ops().heatmap_mse_loss_cuda(pred, kp[:, :2], weight, 2.0, 32, 24, "msra")
     with pytest.raises(RuntimeError, match="sigma"):
-        ops().heatmap_mse_loss(pred, kp, weight, 0.0, 32, 24, "msra")
+        ops().heatmap_mse_loss_cuda(pred, kp, weight, 0.0, 32, 24, "msra")

@@ -21,6 +21,8 @@ from srpose_fast.ops.decode import SUPPORTED_BACKENDS, decode_heatmaps
 
 from keypoint_checks import assert_keypoints_close, boxes, gaussian_maps, in_image_pixels, reference_tolerance
 
+from tolerances import exact_fp32_reference  # noqa: F401,E402  (a fixture: the torch reference without TF32)
+
 pytest.importorskip("triton")
 from srpose_fast.kernels import decode as decode_kernels  # noqa: E402  (after conftest set the interpreter)
 from srpose_fast.kernels import launch  # noqa: E402
@@ -31,7 +33,7 @@ K5_FLIP = [0, 2, 1, 4, 3]
 
 
 # every buffer the Triton launchers allocate starts as NaN (tests/conftest.py)
-pytestmark = pytest.mark.usefixtures("poison_kernel_outputs")
+pytestmark = pytest.mark.usefixtures("poison_kernel_outputs", "exact_fp32_reference")
 
 
 def check_against_reference(maps, *, method, flipped=None, flip_indices=None, flip_shift=None, center=None,
@@ -293,7 +295,7 @@ def test_opcheck():
     utils = CPU_OPCHECK_UTILS if DEVICE == "cpu" else CPU_OPCHECK_UTILS + ("test_aot_dispatch_dynamic",)
     for args in ((maps, flipped, index, True, "dark", 11, center, scale),
                  (maps.half(), None, None, False, "shift", 11, None, None)):
-        torch.library.opcheck(torch.ops.srpose_fast.decode_heatmaps.default, args, test_utils=utils)
+        torch.library.opcheck(torch.ops.srpose_fast.decode_heatmaps_triton.default, args, test_utils=utils)
 
 
 def test_compile_fullgraph_smoke():

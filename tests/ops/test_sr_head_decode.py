@@ -25,6 +25,8 @@ from srpose_fast.ops.sr_head_decode import SUPPORTED_BACKENDS, sr_head_decode
 
 from keypoint_checks import assert_keypoints_close, boxes, in_image_pixels, reference_tolerance
 
+from tolerances import exact_fp32_reference  # noqa: F401,E402  (a fixture: the torch reference without TF32)
+
 pytest.importorskip("triton")
 from srpose_fast.kernels import launch  # noqa: E402
 
@@ -34,7 +36,7 @@ K5_FLIP = [0, 2, 1, 4, 3]
 
 
 # every buffer the Triton launchers allocate starts as NaN (tests/conftest.py)
-pytestmark = pytest.mark.usefixtures("poison_kernel_outputs")
+pytestmark = pytest.mark.usefixtures("poison_kernel_outputs", "exact_fp32_reference")
 
 
 def smooth_inputs(n, joints, e, ks, r, h, w, seed):
@@ -353,7 +355,7 @@ def test_opcheck():
     utils = CPU_OPCHECK_UTILS if DEVICE == "cpu" else CPU_OPCHECK_UTILS + ("test_aot_dispatch_dynamic",)
     for args in ((emb, weight, bias, 2, emb.flip(-1), index, True, "dark", 11, center, scale),
                  (emb.half(), weight.half(), None, 2, None, None, False, "shift", 11, None, None)):
-        torch.library.opcheck(torch.ops.srpose_fast.sr_head_decode.default, args, test_utils=utils)
+        torch.library.opcheck(torch.ops.srpose_fast.sr_head_decode_triton.default, args, test_utils=utils)
 
 
 def test_compile_fullgraph_smoke():
@@ -397,8 +399,8 @@ def test_import_and_torch_backend_without_triton(run_without_triton):
         assert sr_head_decode(emb, w, None, 2)[0].shape == (1, 2, 2)
         assert decode_heatmaps(torch.rand(1, 2, 4, 4))[0].shape == (1, 2, 2)
         assert "triton" not in sys.modules
-        assert not hasattr(torch.ops.srpose_fast, "sr_head_decode")
-        assert not hasattr(torch.ops.srpose_fast, "decode_heatmaps")
+        assert not hasattr(torch.ops.srpose_fast, "sr_head_decode_triton")
+        assert not hasattr(torch.ops.srpose_fast, "decode_heatmaps_triton")
         for call in (lambda: sr_head_decode(emb, w, None, 2, backend="triton"),
                      lambda: decode_heatmaps(torch.rand(1, 2, 4, 4), backend="triton")):
             try:
