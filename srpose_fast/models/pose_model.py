@@ -1,4 +1,7 @@
-"""A top-down pose model: a backbone and a head; the head owns the loss, the decoding and their codec."""
+"""Pose models: a backbone and a head; the head owns the loss, the decoding and their codec.
+
+`PoseModel` is what every model shares; `TopDownPoseModel` adds the crops' `predict` (and the old loss form).
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -8,19 +11,17 @@ from typing import Mapping
 import torch
 import torch.nn as nn
 
-from ..codecs.heatmap_codec import HeatmapCodec
 from ..keypoint_sets import COCO, KeypointSet
 from ..ops.multi_stage_loss import multi_stage_loss
 
 
-class TopDownPoseModel(nn.Module):
-    """`forward(images)`: train mode returns the head's list of heatmaps (5 for SRPose, 1 otherwise),
-    eval mode returns the final heatmaps. `loss` and `predict` run backbone -> head and hand over to the
-    head (`HeatmapHead.loss` / `.predict`).
+class PoseModel(nn.Module):
+    """A backbone and a head that owns its codec, loss and decoding; what every pose model shares.
 
     Args:
         backbone: returns its feature maps finest first.
-        head: a `HeatmapHead` (forward, loss, predict, set_backend) holding its `codec`.
+        head: holds its `codec` and has `forward(feats)`, `loss(outputs, batch)`, `predict(...)`, `backend`
+            and `set_backend(backend)` (e.g. a `HeatmapHead`).
         keypoint_set: names, flip indices and OKS sigmas of the K keypoints.
     """
 
@@ -31,17 +32,8 @@ class TopDownPoseModel(nn.Module):
         self.keypoint_set = keypoint_set
 
     @property
-    def codec(self) -> HeatmapCodec:
+    def codec(self):
         return self.head.codec
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.codec.input_size
-
-    @property
-    def heatmap_size(self) -> tuple[int, int]:
-        """(H, W) of the final heatmap."""
-        return self.codec.heatmap_size
 
     @property
     def backend(self) -> str:
@@ -56,7 +48,8 @@ class TopDownPoseModel(nn.Module):
         """Replace fields of the head's codec, e.g. `update_codec(target_method="udp", decode_method="dark")`."""
         self.head.codec = dataclasses.replace(self.codec, **changes)
 
-    def _check_images(self, images: torch.Tensor) -> None:
+    @staticmethod
+    def _check_images(images: torch.Tensor) -> None:
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be (N, 3, H, W), got shape {tuple(images.shape)}")
         if images.shape[2] % 32 or images.shape[3] % 32:
@@ -67,6 +60,26 @@ class TopDownPoseModel(nn.Module):
         self._check_images(images)
         return self.head(self.backbone(images))
 
+    def loss(self, outputs, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss of the train-mode `outputs` (the head's; `batch` as the head's codec takes it)."""
+        return self.head.loss(outputs, batch)
+
+
+class TopDownPoseModel(PoseModel):
+    """`forward(images)`: train mode returns the head's list of heatmaps (5 for SRPose, 1 otherwise),
+    eval mode returns the final heatmaps. `loss` and `predict` run backbone -> head and hand over to the
+    head (`HeatmapHead.loss` / `.predict`); the head's codec is a `HeatmapCodec`.
+    """
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.codec.input_size
+
+    @property
+    def heatmap_size(self) -> tuple[int, int]:
+        """(H, W) of the final heatmap."""
+        return self.codec.heatmap_size
+
     def loss(self, outputs, batch: Mapping[str, torch.Tensor], target_weight: torch.Tensor | None = None, *,
              target_method: str | None = None, backend: str | None = None) -> torch.Tensor:
         """The training loss of the train-mode `outputs`: `batch` holds "keypoints" (N, K, 2) in input pixels
@@ -76,7 +89,7 @@ class TopDownPoseModel(nn.Module):
         in final-heatmap pixels.
         """
         if not isinstance(batch, torch.Tensor):
-            return self.head.loss(outputs, batch)
+            return super().loss(outputs, batch)
         warnings.warn("TopDownPoseModel.loss(preds, keypoints, target_weight, ...) with keypoints in heatmap pixels "
                       "is deprecated; call loss(outputs, {'keypoints': <input pixels>, 'target_weight': ...})",
                       DeprecationWarning, stacklevel=2)
