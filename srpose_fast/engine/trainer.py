@@ -143,8 +143,9 @@ class Trainer:
         images = batch["image"].to(self.device, non_blocking=True)
         if self.config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        targets = {key: batch[key].to(self.device, torch.float32, non_blocking=True)
-                   for key in ("keypoints", "target_weight")}
+        # Whatever else the batch holds is the head's loss's: keypoints and target weights for a heatmap head.
+        targets = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()
+                   if key != "image" and isinstance(value, torch.Tensor)}
         return images, targets
 
     def train_step(self, batch: dict) -> torch.Tensor:
