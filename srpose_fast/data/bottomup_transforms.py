@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..codecs.conventions import PIXEL_STD
+
 SCALE_RANGE = (0.75, 1.5)
 MAX_ROTATION = 30.0
 TRANSLATION_FACTOR = 40.0
@@ -36,7 +38,7 @@ def draw_affine(rng: np.random.Generator, height: int, width: int) -> AffineDraw
     """The original's random centre, side and rotation for an image of height x width."""
     side = min(height, width) * (rng.random() * (SCALE_RANGE[1] - SCALE_RANGE[0]) + SCALE_RANGE[0])
     rotation = (rng.random() * 2 - 1) * MAX_ROTATION
-    bound = TRANSLATION_FACTOR * side / 200.0
+    bound = TRANSLATION_FACTOR * side / PIXEL_STD
     low, high = int(-bound), int(bound)  # numpy's randint truncates float bounds toward zero
     dx = int(rng.integers(low, high)) if high > low else 0
     dy = int(rng.integers(low, high)) if high > low else 0

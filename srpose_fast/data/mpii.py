@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..codecs.conventions import PIXEL_STD  # MPII's scale is in the same units of 200 pixels
 from ..keypoint_sets import MPII, KeypointSet
 
-PIXEL_STD = 200.0  # MPII's scale is in units of 200 pixels
 CENTER_SHIFT = 15.0  # pixels per unit of scale the centre moves down (mmpose, and the HRNet code before it)
 GT_FILE_NAME = "mpii_gt_val.mat"  # where mmpose looks for it: next to the annotation file
 
