@@ -5,6 +5,7 @@ import torch
 
 from srpose_fast.benchmarking.bottomup_outputs import synthetic_bottomup_outputs
 from srpose_fast.codecs.bottomup_maps import bottomup_topk_reference
+from srpose_fast.keypoint_sets import COCO
 from srpose_fast.ops.bottomup_topk import bottomup_topk
 
 pytest.importorskip("triton")
@@ -81,3 +82,23 @@ def test_fake_and_opcheck():
     index = torch.tensor(FLIP3, dtype=torch.int32)
     torch.library.opcheck(torch.ops.srpose_fast.bottomup_topk_triton.default, (outputs, flipped, index, True, 2, 3),
                           test_utils=("test_schema", "test_faketensor"))
+
+
+def test_compile_fullgraph_smoke():
+    # backend="eager": Dynamo traces bottomup_topk into one graph through the registered fake.
+    outputs, flipped = synthetic_bottomup_outputs(2, FLIP3, 8, 10, seed=4)
+    args = dict(flip_indices=FLIP3, input_size=(8, 10), nms_kernel=3, nms_padding=1, top_k=3)
+    fn = torch.compile(lambda o, f: bottomup_topk(o, f, backend="triton", **args), fullgraph=True, backend="eager")
+    _assert_same(fn(outputs, flipped), bottomup_topk(outputs, flipped, backend="torch", **args))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("stride,pad", [(1, 5), (1, 2), (4, 2)])
+def test_image_size_maps_cuda(stride, pad):
+    # A 480x640 image at 512x704: the SR head's maps, or a stride-4 head's (resized first); 8 people.
+    outputs, flipped = synthetic_bottomup_outputs(8, COCO.flip_indices, 512 // stride, 704 // stride,
+                                                  seed=stride + pad, margin=3)
+    args = dict(flip_indices=COCO.flip_indices, input_size=(512, 704), nms_kernel=2 * pad + 1, nms_padding=pad,
+                top_k=30)
+    _assert_same(bottomup_topk(outputs.cuda(), flipped.cuda(), backend="triton", **args),
+                 tuple(t.cuda() for t in bottomup_topk(outputs.cuda(), flipped.cuda(), backend="torch", **args)))
