@@ -5,7 +5,7 @@ map, its `top_k` NMS survivors: values (N, K, k) descending, locations (N, K, k,
 tags there (N, K, k, L), L = 2 with flip (the plain tag, then the flipped-back one), else 1. The semantics
 are `codecs.bottomup_maps` (the torch reference, backend "torch"), which follows the original.
 
-backend="triton" runs the registered op `torch.ops.srpose_fast.bottomup_topk_triton`: one
+backend="triton" runs the registered op `torch.ops.srpose_fast.bottomup_topk_triton` (`ops.registry`): one
 kernel (`srpose_fast.kernels.bottomup_topk`) that reads each map once, merges the flip on the fly, pools,
 selects and gathers the tags. When the outputs are smaller than the input (a stride-4 head), the original
 resizes the plain and the flipped-back maps before merging them; the torch path then does that resize and
@@ -19,9 +19,9 @@ from typing import Sequence
 import torch
 
 from ..codecs.bottomup_maps import bottomup_topk_reference, check_outputs, flip_back_outputs, project
-from .backend import resolve_backend, triton_available
-
-SUPPORTED_BACKENDS = ("auto", "torch", "triton")
+from .backend import resolve_backend
+from .decode import flip_index_tensor
+from .registry import FusedOp, fused_op, register
 
 
 def _fake_bottomup_topk(outputs, second, flip_indices, mirror, nms_padding, top_k, block_rows=64, block_cols=64):
@@ -34,16 +34,10 @@ def _fake_bottomup_topk(outputs, second, flip_indices, mirror, nms_padding, top_
             outputs.new_empty((n, joints, top_k, tags), dtype=torch.float32))
 
 
-def _register_triton_op() -> None:
-    """srpose_fast::bottomup_topk_triton and its fake. (Moves to ops.registry's helper once it lands.)"""
-    from srpose_fast.kernels.bottomup_topk import bottomup_topk_forward
-
-    torch.library.triton_op("srpose_fast::bottomup_topk_triton", bottomup_topk_forward, mutates_args=())
-    torch.library.register_fake("srpose_fast::bottomup_topk_triton", _fake_bottomup_topk)
-
-
-if triton_available():
-    _register_triton_op()
+BOTTOMUP_TOPK = FusedOp("bottomup_topk", _fake_bottomup_topk, triton="bottomup_topk:bottomup_topk_forward",
+                        backends=("triton",))
+SUPPORTED_BACKENDS = ("auto", "torch", *BOTTOMUP_TOPK.backends)
+register(BOTTOMUP_TOPK)
 
 
 def bottomup_topk(outputs: torch.Tensor, flipped_outputs: torch.Tensor | None = None, *, flip_indices: Sequence[int],
@@ -77,5 +71,5 @@ def bottomup_topk(outputs: torch.Tensor, flipped_outputs: torch.Tensor | None = 
         if flipped_outputs is not None:
             flipped_outputs, mirror = project(flip_back_outputs(flipped_outputs, flip_indices), size), False
         outputs = project(outputs.float(), size)
-    index = torch.tensor(list(flip_indices), dtype=torch.int32, device=outputs.device)
-    return torch.ops.srpose_fast.bottomup_topk_triton(outputs, flipped_outputs, index, mirror, nms_padding, top_k)
+    index = flip_index_tensor(tuple(flip_indices), outputs.device)
+    return fused_op("bottomup_topk", chosen)(outputs, flipped_outputs, index, mirror, nms_padding, top_k)
