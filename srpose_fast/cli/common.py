@@ -11,9 +11,10 @@ KEYPOINT_SET_NAMES = tuple(sorted(KEYPOINT_SETS))
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="a training config file, or a zoo model name")
-    p.add_argument("--checkpoint", help="weights to load (a trainer checkpoint)")
-    p.add_argument("--method", default="shift", choices=DECODE_METHODS)
-    p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
+    p.add_argument("--checkpoint", help="weights to load: a srpose-fast checkpoint, an SRPose release (mmcv 1.x "
+                   "epoch_N.pth / best.pth) or an mmpose top-down checkpoint")
+    p.add_argument("--method", choices=DECODE_METHODS, help="decoder (default: the config's decode_method, shift)")
+    p.add_argument("--no-flip", action="store_true", help="turn the flip test off (default: the config's flip_test)")
     p.add_argument("--device", default=None)
     p.add_argument("--backend", default="auto",
                    help="backend of the fused ops (SR head, decode): auto (default), torch, triton, cuda, cpp")
@@ -43,19 +44,22 @@ def model_keypoint_set(args: argparse.Namespace, config, ann_file=None) -> str:
 
 
 def load_model(args: argparse.Namespace, ann_file=None):
-    """The model of a config (or zoo name), with weights from a checkpoint, on the best device.
-    The keypoint set: `model_keypoint_set` (ann_file: the annotation file the model will be evaluated on)."""
+    """The model of a config (or zoo name), with weights from a checkpoint (any layout `load_weights`
+    reads), on the best device. `args.method` and `args.no_flip` left unset take the config's test
+    settings (TrainConfig's defaults, SRPose's, for a zoo name). The keypoint set: `model_keypoint_set`
+    (ann_file: the annotation file the model will be evaluated on)."""
     import torch
 
-    from ..engine.checkpoint import load_checkpoint
+    from ..engine.config import TrainConfig
     from ..models import build_model
 
     config = config_of(args)
     name = config.model if config else args.config
+    protocol = config or TrainConfig()
+    args.method = args.method or protocol.decode_method
+    args.no_flip = args.no_flip or not protocol.flip_test
     model = build_model(name, keypoint_set=model_keypoint_set(args, config, ann_file),
-                        input_size=config.input_size if config else None)
-    if args.checkpoint:
-        load_checkpoint(args.checkpoint, model, model_name=name)
+                        input_size=config.input_size if config else None, checkpoint=args.checkpoint or None)
     model.set_backend(args.backend)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), config

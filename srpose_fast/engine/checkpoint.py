@@ -168,7 +168,8 @@ def load_checkpoint(path: str | Path, model: nn.Module, *, optimizer=None, sched
         if checkpoint.get(name) is None:
             if name == "scaler":  # saved without fp16 (bf16 or fp32): the new fp16 run starts a fresh scale
                 continue
-            raise CheckpointError(f"checkpoint {path} has no {name} state to resume from")
+            raise CheckpointError(f"checkpoint {path} has no {name} state to resume from (a converted or released "
+                                  f"checkpoint: start a run from its weights with the config's init_from)")
         obj.load_state_dict(checkpoint[name])
     if restore_rng:
         states = checkpoint.get("rng") or []

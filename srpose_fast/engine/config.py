@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..codecs.conventions import TARGET_METHODS
+from ..codecs.conventions import DECODE_METHODS, TARGET_METHODS
 
 AMP_MODES = ("auto", "bf16", "fp16", "none")
 OPTIMIZERS = ("adam", "adamw")
@@ -30,6 +30,16 @@ class TrainConfig:
     `no_weight_decay`: parameters whose name contains one of these strings train with weight decay 0
     (mmcv's `paramwise_cfg.custom_keys` with `decay_mult=0`); every string must match a parameter.
     `checkpoint_interval`: epochs between kept `epoch_NNN.pth` files (`latest.pth` is written every epoch).
+    `init_from`: weights the run starts from (any layout `models.weights.load_weights` reads: a srpose-fast
+    checkpoint, an SRPose release, an mmpose top-down checkpoint); unlike resuming, the optimiser,
+    schedule and epoch count start afresh, and `pretrained` is not loaded (the file holds every weight).
+    `box_shift_prob`: share of training boxes whose centre moves by up to +-20% of the box, drawn once
+    when the training set is built (SRPose's mmpose 0.x `_xywh2cs`).
+    Evaluation protocol (SRPose's COCO test settings, SPEC.md sections 3 and 4): person boxes from
+    `val_bbox_file` (null: the ground truth's) with score >= `det_bbox_thr`, `flip_test`, `decode_method`,
+    instance score = box score x mean keypoint score above `vis_thr`, OKS-NMS at `oks_nms_thr`.
+    `val_interval`: epochs between evaluations during training (0: none); each writes its AP to the logs
+    and keeps the best-AP checkpoint as `best.pth`.
     `log_interval`: iterations between log rows. `progress`: None = a tqdm bar only on a terminal.
     `backend`: the fused ops' backend in training and evaluation alike (SR head, loss, decode): "auto"
     (per op and device: triton, else cuda, on a GPU; the C++ decoder or torch on the CPU), "torch", "triton",
@@ -41,12 +51,20 @@ class TrainConfig:
     keypoint_set: str | None = None  # None: the training file's (data/layouts.py)
     input_size: tuple[int, int] | None = None
     pretrained: str | None = None
+    init_from: str | None = None
     # data
     train_ann: str = "data/coco/annotations/person_keypoints_train2017.json"
     train_images: str = "data/coco/train2017"
     val_ann: str = "data/coco/annotations/person_keypoints_val2017.json"
     val_images: str = "data/coco/val2017"
     val_bbox_file: str | None = None
+    # evaluation protocol
+    det_bbox_thr: float = 0.0
+    flip_test: bool = True
+    decode_method: str = "shift"
+    vis_thr: float = 0.2
+    oks_nms_thr: float = 0.9
+    val_interval: int = 0
     # augmentation (SPEC.md section 2)
     flip_prob: float = 0.5
     half_body_prob: float = 0.3
@@ -54,6 +72,7 @@ class TrainConfig:
     scale_factor: float = 0.5
     rot_factor: float = 40.0
     rot_prob: float = 0.6
+    box_shift_prob: float = 0.3
     # loader
     batch_size: int = 32
     workers: int = 4
@@ -124,6 +143,13 @@ class TrainConfig:
             raise ValueError(f"no_weight_decay must be a list of non-empty parameter-name parts, "
                              f"got {self.no_weight_decay!r}")
         self.no_weight_decay = tuple(self.no_weight_decay)
+        if self.decode_method not in DECODE_METHODS:
+            raise ValueError(f"decode_method must be one of {DECODE_METHODS}, got {self.decode_method!r}")
+        for name in ("box_shift_prob", "vis_thr", "oks_nms_thr"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.val_interval < 0:
+            raise ValueError(f"val_interval must be >= 0 (0: no evaluation during training), got {self.val_interval}")
 
     def to_dict(self) -> dict:
         """Plain JSON-able values (tuples become lists)."""

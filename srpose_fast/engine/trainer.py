@@ -16,7 +16,10 @@ multi-stage loss `model.loss(preds, batch)` in float32 (the head's codec turns t
 pixels, into the loss op's targets) on the config's `backend`, backward, optional gradient clipping, optimiser step. After every epoch
 rank 0 writes `latest.pth` (and `epoch_NNN.pth` every `checkpoint_interval` epochs and at the
 end) into the output folder, next to `config.json` and `log.csv` (TensorBoard events in `tb/`
-when tensorboard is installed).
+when tensorboard is installed). Every `val_interval` epochs (SRPose: 10) and after the last, rank 0
+evaluates with the config's protocol (`eval_protocol`), appends the statistics to `val.csv` and
+TensorBoard, prints the AP on the epoch's line and copies the checkpoint to `best.pth` when its AP is
+the best so far (kept in the checkpoints, so a resumed run keeps it).
 
 Resuming is exact: the shuffle order is a function of (seed, epoch), the data-loader workers are
 seeded from (seed, epoch, rank), and the checkpoint holds the optimiser, the schedule counters
@@ -43,10 +46,12 @@ from .checkpoint import capture_rng_state, load_checkpoint, save_checkpoint, unw
 from .config import TrainConfig, load_config
 from .distributed import (DistInfo, all_reduce_mean, barrier, broadcast_buffers, build_sampler, gather_objects,
                           init_distributed, prepare_model, shutdown)
+from .eval_protocol import best_metric, build_validator
 from .logging import TrainLogger
 from .schedule import WarmupStepLR
 
 LATEST = "latest.pth"
+BEST = "best.pth"  # the checkpoint of the best evaluation (val_interval)
 
 
 def seed_everything(seed: int) -> None:
@@ -105,6 +110,8 @@ class Trainer:
         dist_info: from `init_distributed()`; a single process on `config.device` by default.
         model_name: the zoo name stored in and checked against checkpoints (config.model by default).
         callbacks: called as `callback(trainer)` after every optimiser step.
+        validator: `validator(model) -> statistics` (AP, or PCKh for MPII), run on rank 0 every
+            `val_interval` epochs (`eval_protocol.build_validator`); the best result is kept as `best.pth`.
 
     The model is moved to the device, converted to SyncBatchNorm / channels-last when the config
     asks, and wrapped in DistributedDataParallel when there are several processes (`self.module`);
@@ -113,7 +120,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, config: TrainConfig, train_loader: Iterable, *,
                  dist_info: DistInfo | None = None, model_name: str | None = None,
-                 callbacks: Iterable[Callback] = ()):
+                 callbacks: Iterable[Callback] = (), validator: Callable[[nn.Module], dict] | None = None):
         self.config = config
         self.dist = dist_info if dist_info is not None else init_distributed(config.device)
         self.device = self.dist.device
@@ -136,6 +143,8 @@ class Trainer:
         self.history: list[dict] = []  # one row per finished epoch
         self.logger: TrainLogger | None = None
         self._start = time.perf_counter()
+        self.validator = validator
+        self.best: dict | None = None  # {"metric", "value", "epoch"} of the best evaluation so far
 
     # ------------------------------------------------------------------------------- one step
 
@@ -248,14 +257,17 @@ class Trainer:
         path = None
         if self.dist.is_main:
             fields = dict(optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler, epoch=self.epoch,
-                          iteration=self.iteration, config=self.config.to_dict(), model_name=self.model_name, rng=rng)
+                          iteration=self.iteration, config=self.config.to_dict(), model_name=self.model_name, rng=rng,
+                          extra={"best": self.best} if self.best else None)
             latest = self.out_dir / LATEST
+            # best.pth: a copy of this epoch's checkpoint when its evaluation is the best so far.
+            best = (self.out_dir / BEST,) if self.best is not None and self.best["epoch"] == self.epoch else ()
             due = self.epoch % self.config.checkpoint_interval == 0 or self.epoch >= self.config.epochs
             if due:
                 path = save_checkpoint(self.out_dir / epoch_checkpoint_name(self.epoch), self.model,
-                                       also=(latest,), **fields)
+                                       also=(latest, *best), **fields)
             else:
-                path = save_checkpoint(latest, self.model, **fields)
+                path = save_checkpoint(latest, self.model, also=best, **fields)
         barrier(self.dist)
         return path
 
@@ -265,12 +277,31 @@ class Trainer:
                                      scaler=self.scaler, model_name=self.model_name, restore_rng=True,
                                      rank=self.dist.rank)
         self.epoch, self.iteration = int(checkpoint["epoch"]), int(checkpoint["iteration"])
+        self.best = (checkpoint.get("extra") or {}).get("best")
         saved = checkpoint.get("config") or {}
         changed = sorted(k for k, v in self.config.to_dict().items()
                          if k in saved and saved[k] != v and k not in ("output_dir", "epochs", "progress"))
         if changed and self.dist.is_main:
             warnings.warn(f"resuming from {path} with changed settings: {', '.join(changed)}", stacklevel=2)
         return checkpoint
+
+    # ------------------------------------------------------------------------------ validation
+
+    def validate(self) -> dict | None:
+        """After an epoch: when `val_interval` says so (every val_interval epochs and after the last), rank 0
+        runs the validator, logs its statistics (CSV, TensorBoard) and updates `best`. Returns the
+        statistics there, None on other ranks and when not due."""
+        interval = self.config.val_interval
+        due = interval > 0 and (self.epoch % interval == 0 or self.epoch >= self.config.epochs)
+        if not (due and self.dist.is_main and self.validator is not None):
+            return None
+        stats = self.validator(self.model)
+        metric = best_metric(stats)
+        if self.logger is not None:
+            self.logger.log_validation(epoch=self.epoch, iter=self.iteration, stats=stats)
+        if self.best is None or stats[metric] > self.best["value"]:
+            self.best = {"metric": metric, "value": float(stats[metric]), "epoch": self.epoch}
+        return stats
 
     # ----------------------------------------------------------------------------------- fit
 
@@ -286,11 +317,19 @@ class Trainer:
             while self.epoch < epochs:
                 row = self.train_epoch()
                 self.epoch += 1
+                stats = self.validate()
+                if stats is not None:
+                    row["val"] = stats
                 self.history.append(row)
                 self.save_checkpoint()
                 if self.dist.is_main:
+                    val = ""
+                    if stats is not None:
+                        metric = self.best["metric"]
+                        val = (f"  {metric} {stats[metric]:.4f} (best {self.best['value']:.4f}, "
+                               f"epoch {self.best['epoch']})")
                     print(f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4e}  lr {row['lr']:.2e}  "
-                          f"{row['images_per_s']:.0f} img/s  {row['time']:.0f} s", flush=True)
+                          f"{row['images_per_s']:.0f} img/s  {row['time']:.0f} s{val}", flush=True)
         except KeyboardInterrupt:
             if self.dist.is_main:
                 last = self.out_dir / LATEST
@@ -313,7 +352,8 @@ def build_train_dataset(config: TrainConfig, model) -> Dataset:
 
     augment = AugmentParams(flip_prob=config.flip_prob, half_body_prob=config.half_body_prob,
                             half_body_min_joints=config.half_body_min_joints,
-                            scale_factor=config.scale_factor, rot_factor=config.rot_factor, rot_prob=config.rot_prob)
+                            scale_factor=config.scale_factor, rot_factor=config.rot_factor, rot_prob=config.rot_prob,
+                            box_shift_prob=config.box_shift_prob)
     return TopDownCocoDataset(config.train_ann, config.train_images, keypoint_set=model.keypoint_set,
                               input_size=model.input_size, heatmap_size=model.heatmap_size, train=True,
                               augment=augment, seed=config.seed)
@@ -367,12 +407,16 @@ def train(config: str | Path | TrainConfig, *, resume: bool | str | Path | None 
     info = init_distributed(config.device)
     try:
         seed_everything(config.seed)  # the same initial weights on every rank
+        # init_from holds every weight (pretrained would be overwritten); a resumed run loads its checkpoint.
         model = build_model(config.model, keypoint_set=config.keypoint_set, input_size=config.input_size,
-                            pretrained=config.pretrained)
+                            pretrained=None if config.init_from else config.pretrained,
+                            checkpoint=None if resume_path is not None else config.init_from)
         seed_everything(config.seed + info.rank)  # different augmentation streams per rank
         dataset = build_train_dataset(config, model)
         loader = build_train_loader(dataset, config, info)
-        trainer = Trainer(model, config, loader, dist_info=info, model_name=config.model, callbacks=callbacks)
+        validator = build_validator(config, model) if config.val_interval and info.is_main else None
+        trainer = Trainer(model, config, loader, dist_info=info, model_name=config.model, callbacks=callbacks,
+                          validator=validator)
         if resume_path is not None:
             trainer.resume(resume_path)
         trainer.fit()

@@ -9,6 +9,7 @@ from ..keypoint_sets import KeypointSet, get_keypoint_set
 from .backbones import build_backbone, load_pretrained
 from .heads import SimpleHead, SRHead, SRPoseHead
 from .pose_model import TopDownPoseModel
+from .weights import load_weights
 
 FEATURE_STRIDES = (4, 8, 16, 32)  # of the backbones' feature maps, finest first
 
@@ -57,7 +58,8 @@ def list_models() -> list[str]:
 
 
 def build_model(name: str, *, keypoint_set: str | KeypointSet = "coco", input_size: tuple[int, int] | None = None,
-                pretrained: str | None = None, backend: str = "auto", **head_overrides) -> TopDownPoseModel:
+                pretrained: str | None = None, checkpoint: str | None = None, backend: str = "auto",
+                **head_overrides) -> TopDownPoseModel:
     """Build a zoo model.
 
     Args:
@@ -65,12 +67,16 @@ def build_model(name: str, *, keypoint_set: str | KeypointSet = "coco", input_si
         keypoint_set: "coco" | "mpii" | "crowdpose" or a KeypointSet; sets K and the flip indices.
         input_size: (H, W), multiples of 32; the zoo's default otherwise.
         pretrained: path of an ImageNet checkpoint for the backbone (torchvision / mmpose / timm keys).
+        checkpoint: path of the whole model's weights, loaded strictly (`weights.load_weights`): a
+            srpose-fast checkpoint, an SRPose release (mmcv 1.x), an mmpose 0.x / 1.x top-down checkpoint.
         backend: the backend of the model's fused ops (SR head, loss, decode): "auto" | "torch" | "triton" |
             "cuda" | "cpp" (decode only); `model.set_backend` changes it later.
         head_overrides: keyword arguments of the head's constructor (e.g. out_channels).
     """
     if name not in MODEL_SPECS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}")
+    if pretrained is not None and checkpoint is not None:
+        raise ValueError("pass pretrained= (backbone initialisation) or checkpoint= (all weights), not both")
     spec = MODEL_SPECS[name]
     kset = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
     backbone = build_backbone(spec.backbone, **spec.backbone_kwargs)
@@ -101,4 +107,6 @@ def build_model(name: str, *, keypoint_set: str | KeypointSet = "coco", input_si
                               sigma_for_height(sigma_at_256, size[0]), stage_weights, kset.flip_indices)
     model = TopDownPoseModel(backbone, head, keypoint_set=kset)
     model.set_backend(backend)
+    if checkpoint is not None:
+        load_weights(model, checkpoint, model_name=name)
     return model

@@ -1,4 +1,5 @@
 import random
+import re
 
 import numpy as np
 import pytest
@@ -152,7 +153,7 @@ def test_other_keypoint_set_says_what_differs(tmp_path):
     first, *rest = str(err.value).splitlines()
     assert first == (f"checkpoint {path} holds srpose_demo (crowdpose, 14 keypoints), but the model being loaded "
                      f"is srpose_demo (coco, 17 keypoints)")
-    assert "head.lr_head.0.weight (14, 256, 1, 1) vs (17, 256, 1, 1)" in str(err.value)
+    assert re.search(r"head\.lr_head\.0\.weight \(14, (\d+), 1, 1\) vs \(17, \1, 1, 1\)", str(err.value))
     assert rest[-1].strip().startswith("build the model for the file's keypoints (crowdpose, 14 keypoints)")
 
 

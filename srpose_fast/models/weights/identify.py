@@ -54,16 +54,22 @@ def _names(shapes) -> set[str]:
     return {k for k in shapes if not k.endswith(COUNTER_SUFFIX)}
 
 
-@lru_cache(maxsize=None)
-def zoo_shapes(name: str) -> dict[str, tuple[int, ...]]:
-    """Parameter names and shapes of a zoo model with COCO's 17 keypoints."""
+def build_without_weights(name: str, **kwargs) -> nn.Module:
+    """A zoo model on the meta device (names, shapes and settings, no memory, no initialisation), or on the
+    CPU when a constructor computes with its tensors (which meta tensors cannot)."""
     from ..build import build_model
 
     try:
         with torch.device("meta"):
-            return _shapes(build_model(name).state_dict())
-    except (NotImplementedError, RuntimeError):  # a constructor that computes on its tensors
-        return _shapes(build_model(name).state_dict())
+            return build_model(name, **kwargs)
+    except (NotImplementedError, RuntimeError):
+        return build_model(name, **kwargs)
+
+
+@lru_cache(maxsize=None)
+def zoo_shapes(name: str) -> dict[str, tuple[int, ...]]:
+    """Parameter names and shapes of a zoo model with COCO's 17 keypoints."""
+    return _shapes(build_without_weights(name).state_dict())
 
 
 def _keypoints_if_same_model(shapes, reference, reference_k: int) -> int | None:
