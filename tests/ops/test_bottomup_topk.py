@@ -27,7 +27,7 @@ def _assert_same(got, want):
 
 
 @pytest.mark.parametrize("shape,pad,k,block,flip", [
-    ((1, 6, 13, 17), 2, 5, (8, 8), True),  # 4 x 4 tiles of a 3-joint map; odd sizes
+    ((1, 6, 11, 13), 2, 5, (8, 8), True),  # 3 x 4 tiles of 4x4 pixels per map, 3 joints; odd sizes
     ((2, 4, 9, 11), 1, 30, (16, 16), True),  # one tile per map, k = 30, batch 2
     ((1, 6, 13, 17), 5, 7, (16, 16), False),  # padding 5 (HRNet-W32's NMS), no flip
 ])
