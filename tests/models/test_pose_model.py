@@ -74,6 +74,18 @@ def test_predict_equals_decoding_the_eval_heatmaps(name):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("name", ["srpose_demo", "simple_res50"])
+def test_the_flip_test_runs_the_head_once_on_both_halves(name):
+    model = build_model(name, input_size=(64, 64), backend="torch").eval()
+    calls = []
+    model.head.register_forward_pre_hook(lambda module, args: calls.append(args[0][0].shape[0]))
+    if hasattr(model.head, "final_embedding"):  # the SR heads predict through final_embedding, not forward
+        final_embedding = model.head.final_embedding
+        model.head.final_embedding = lambda feats: calls.append(feats[0].shape[0]) or final_embedding(feats)
+    model.predict(torch.randn(3, 3, 64, 64), flip_test=True)
+    assert calls == [6]  # one call on the 3 crops and their 3 mirror images
+
+
 def test_one_backend_setting_reaches_the_sr_head_the_loss_and_the_decode(monkeypatch):
     calls = record_backends(monkeypatch)
     model = build_model("srpose_demo", input_size=(64, 64), backend="cuda").train()

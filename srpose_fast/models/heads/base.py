@@ -17,6 +17,16 @@ from ...ops.backend import BACKENDS
 from ...ops.multi_stage_loss import multi_stage_loss
 
 
+def plain_and_flipped(run, feats: Sequence[torch.Tensor], flipped_feats: Sequence[torch.Tensor] | None):
+    """`run` on the plain crops' features and on the mirrored crops', as ONE batch (in eval mode the samples
+    are independent): half the launches of two calls. Returns (plain output, flipped output or None)."""
+    if flipped_feats is None:
+        return run(feats), None
+    n = feats[0].shape[0]
+    both = run([torch.cat(pair) for pair in zip(feats, flipped_feats)])
+    return both[:n], both[n:]
+
+
 class HeatmapHead(nn.Module):
     """Base of the top-down heatmap heads; `predict` decodes the eval-mode heatmaps."""
 
@@ -51,8 +61,7 @@ class HeatmapHead(nn.Module):
         """Keypoints (N, K, 2) and scores (N, K) of the crops whose backbone features are `feats` (with the
         mirrored crops' `flipped_feats` for the flip test); call in eval mode. center/scale (N, 2): the crops'
         boxes (keypoints in input pixels without them). method, blur_kernel: None = the codec's."""
-        heatmaps = self(feats)
-        flipped = None if flipped_feats is None else self(flipped_feats)
+        heatmaps, flipped = plain_and_flipped(self, feats, flipped_feats)
         return self._codec().decode(heatmaps, flipped, center=center, scale=scale, method=method,
                                     blur_kernel=blur_kernel, backend=self.backend if backend is None else backend)
 
@@ -65,8 +74,7 @@ class SRDecodeHead(HeatmapHead):
     def predict(self, feats: Sequence[torch.Tensor], flipped_feats: Sequence[torch.Tensor] | None = None, *,
                 method: str | None = None, blur_kernel: int | None = None, center=None, scale=None,
                 backend: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.final_embedding(feats)
-        flipped = None if flipped_feats is None else self.final_embedding(flipped_feats)
+        embedding, flipped = plain_and_flipped(self.final_embedding, feats, flipped_feats)
         return self.final_converge.decode(embedding, flipped, self._codec(), center=center, scale=scale,
                                           method=method, blur_kernel=blur_kernel,
                                           backend=self.backend if backend is None else backend)
