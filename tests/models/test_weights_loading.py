@@ -13,7 +13,7 @@ from srpose_fast.engine.checkpoint import read_checkpoint
 from srpose_fast.models import MODEL_SPECS, build_model
 from srpose_fast.models.weights import CheckpointMismatchError
 from srpose_fast.models.weights.identify import zoo_shapes
-from srpose_fast.models.weights.layouts import MMPOSE_1X, SRPOSE_FORK
+from srpose_fast.models.weights.layouts import BARE, MMPOSE_1X, SRPOSE_FORK
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -192,3 +192,18 @@ def test_convert_refuses_a_file_that_does_not_fit_the_model_asked_for(tmp_path, 
     assert error.count("\n") == 1 and "holds srpose_res50 (coco, 17 keypoints)" in error
     assert "but the model being loaded is srpose_res101 (coco, 17 keypoints); missing from the file (" in error
     assert not (tmp_path / "out.pth").exists()
+
+
+def test_a_foreign_state_dict_is_refused_in_one_error(tmp_path):
+    """Another network's weights: no zoo model holds them, and the error says so with the keys' counts."""
+    foreign = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Linear(8, 2))
+    path = tmp_path / "classifier.pth"
+    torch.save({"state_dict": foreign.state_dict()}, path)
+    with pytest.raises(CheckpointMismatchError) as err:
+        build_model("srpose_res50", checkpoint=path)
+    first, *lines = str(err.value).splitlines()
+    assert first == (f"checkpoint {path} holds a {BARE} that matches no zoo model, but the model being loaded is "
+                     f"srpose_res50 (coco, 17 keypoints)")
+    assert lines[0].startswith("  missing from the file (")
+    assert lines[1].startswith("  unexpected in the file (9): backbone.0.weight, backbone.0.bias, backbone.1.weight")
+    assert len(err.value.unexpected) == 9 and len(lines) == 2  # no hint: nothing to suggest

@@ -23,6 +23,7 @@ WRAPPER_KEYS = ("state_dict", "model", "module")
 # incre_modules, downsamp_modules, final_layer, classifier). The official pose HRNet's `final_layer`
 # is its 1x1 heatmap conv.
 CLASSIFICATION_PREFIXES = ("fc.", "classifier.", "incre_modules.", "downsamp_modules.", "final_layer.")
+HEAD_PREFIXES = ("head.", "keypoint_head.", "module.head.", "module.keypoint_head.")  # a pose model's head
 FUSE_ROW = re.compile(r"^(stage\d+\.\d+)\.fuse_layers\.(\d+)\.")
 BRANCH = re.compile(r"^(stage\d+\.\d+)\.branches\.(\d+)\.")
 
@@ -71,6 +72,11 @@ def load_pretrained(module: nn.Module, path: str | Path, *, strict: bool = True)
                 backbone[_strip(_strip(key, "backbone."), "module.")] = entry
             else:
                 ignored.append(entry[0])
+        heads = [key for key in ignored if key.startswith(HEAD_PREFIXES)]
+        if heads:  # a whole pose model: say that its head is not used here
+            warnings.warn(f"load_pretrained: {path} is a whole pose model; its {len(heads)} head keys are not "
+                          f"loaded here (the backbone is). To load every weight, pass it as checkpoint= "
+                          f"(build_model) / --checkpoint / init_from", stacklevel=2)
         entries = backbone
     if not entries:
         raise ValueError(f"checkpoint {path} holds no tensors")
