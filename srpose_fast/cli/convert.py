@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import KEYPOINT_SET_NAMES
+
 
 def _keypoint_set_with(num_keypoints: int | None) -> str:
     from ..keypoint_sets import KEYPOINT_SETS
@@ -69,5 +71,6 @@ def add_parser(sub) -> None:
     p.add_argument("src", help="the checkpoint to convert")
     p.add_argument("dst", help="where to write the srpose-fast checkpoint")
     p.add_argument("--model", help="the zoo model (default: the one whose keys the file holds)")
-    p.add_argument("--keypoint-set", help="coco | mpii | crowdpose (default: from the head's shapes)")
+    p.add_argument("--keypoint-set", choices=KEYPOINT_SET_NAMES, help="the file's keypoints (default: from the "
+                                                                      "head's shapes)")
     p.set_defaults(func=run)
