@@ -29,13 +29,23 @@ def _size(value, name: str) -> tuple[int, int]:
     return size
 
 
-def rescale_keypoints(keypoints: torch.Tensor, from_size: Sequence[int], to_size: Sequence[int]) -> torch.Tensor:
+def _udp_sizes(*sizes: Sequence[int]) -> None:
+    if any(int(v) < 2 for size in sizes for v in size):
+        raise ValueError(f"UDP pixel grids need at least 2x2 pixels, got {[tuple(s) for s in sizes]}")
+
+
+def rescale_keypoints(keypoints: torch.Tensor, from_size: Sequence[int], to_size: Sequence[int], *,
+                      udp: bool = False) -> torch.Tensor:
     """Keypoints (..., 2) (x, y) from the pixels of a (H, W) grid `from_size` to those of `to_size` covering the
-    same area (x * to_W / from_W, y * to_H / from_H), float32."""
+    same area, float32: x * to_W / from_W (likewise y), or with `udp` (mmpose's unbiased data processing: the
+    grids' first and last pixel centres coincide) x * (to_W - 1) / (from_W - 1)."""
     keypoints = keypoints.float()
-    factor = torch.tensor([to_size[1] / from_size[1], to_size[0] / from_size[0]], dtype=torch.float32,
-                          device=keypoints.device)
-    return keypoints * factor
+    if udp:
+        _udp_sizes(from_size, to_size)
+        ratio = [(to_size[1] - 1) / (from_size[1] - 1), (to_size[0] - 1) / (from_size[0] - 1)]
+    else:
+        ratio = [to_size[1] / from_size[1], to_size[0] / from_size[0]]
+    return keypoints * torch.tensor(ratio, dtype=torch.float32, device=keypoints.device)
 
 
 @dataclass(frozen=True)
@@ -105,24 +115,34 @@ class HeatmapCodec:
 
     # ------------------------------------------------------------------------------ units
 
+    @property
+    def udp(self) -> bool:
+        """Whether the targets use UDP's pixel grid ((W - 1) / (W_in - 1) between input and heatmap)."""
+        return self.target_method == "udp"
+
     def to_heatmap(self, keypoints: torch.Tensor) -> torch.Tensor:
-        """Keypoints (..., 2) (x, y) from input pixels to final-heatmap pixels, float32."""
-        return rescale_keypoints(keypoints, self.input_size, self.heatmap_size)
+        """Keypoints (..., 2) (x, y) from input pixels to final-heatmap pixels, float32 (UDP's grid for "udp")."""
+        return rescale_keypoints(keypoints, self.input_size, self.heatmap_size, udp=self.udp)
 
     def to_input(self, keypoints: torch.Tensor) -> torch.Tensor:
-        """Keypoints (..., 2) (x, y) from final-heatmap pixels to input pixels, float32."""
-        return rescale_keypoints(keypoints, self.heatmap_size, self.input_size)
+        """Keypoints (..., 2) (x, y) from final-heatmap pixels to input pixels, float32 (UDP's grid for "udp")."""
+        return rescale_keypoints(keypoints, self.heatmap_size, self.input_size, udp=self.udp)
 
-    def crop_center_scale(self, n: int, map_size: Sequence[int] | None = None, device=None
+    def crop_center_scale(self, n: int, map_size: Sequence[int] | None = None, device=None, *, udp: bool = False
                           ) -> tuple[torch.Tensor, torch.Tensor]:
         """center, scale (n, 2) float32 of the crop itself as the box: decoding with them gives input pixels.
 
         `map_size` (H, W) of the heatmaps being decoded (the final heatmap size by default): crops of
-        another size than `input_size` keep the codec's input/heatmap ratio.
+        another size than `input_size` keep the codec's input/heatmap ratio. `udp`: for a decoder that maps
+        with UDP's (W - 1) steps ("dark_udp"), so that heatmap pixel W - 1 lands on input pixel W_in - 1.
         """
         (in_h, in_w), (hm_h, hm_w) = self.input_size, self.heatmap_size
         map_h, map_w = self.heatmap_size if map_size is None else (int(v) for v in map_size)
-        width, height = map_w * in_w / hm_w, map_h * in_h / hm_h
+        if udp:
+            _udp_sizes(self.input_size, self.heatmap_size, (map_h, map_w))
+            width, height = (map_w - 1) * (in_w - 1) / (hm_w - 1), (map_h - 1) * (in_h - 1) / (hm_h - 1)
+        else:
+            width, height = map_w * in_w / hm_w, map_h * in_h / hm_h
         center = torch.tensor([width / 2, height / 2], dtype=torch.float32, device=device)
         scale = torch.tensor([width / PIXEL_STD, height / PIXEL_STD], dtype=torch.float32, device=device)
         return center.expand(n, 2), scale.expand(n, 2)
@@ -144,9 +164,10 @@ class HeatmapCodec:
     # ----------------------------------------------------------------------------- decode
 
     def _decode_args(self, n: int, map_size, device, center, scale, method, blur_kernel, flipped) -> dict:
+        method = self.decode_method if method is None else method
         if center is None and scale is None:
-            center, scale = self.crop_center_scale(n, map_size, device)
-        return {"center": center, "scale": scale, "method": self.decode_method if method is None else method,
+            center, scale = self.crop_center_scale(n, map_size, device, udp=method == "dark_udp")
+        return {"center": center, "scale": scale, "method": method,
                 "blur_kernel": self.blur_kernel if blur_kernel is None else blur_kernel,
                 "flip_indices": None if flipped is None else self.flip_indices}
 

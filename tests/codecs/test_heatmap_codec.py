@@ -52,6 +52,20 @@ def test_input_and_heatmap_pixels_round_trip():
     assert torch.equal(SRPOSE.to_heatmap(keypoints), keypoints.float())  # SRPose's final map is the crop
 
 
+def test_udp_maps_first_and_last_pixel_centres_onto_each_other():
+    """mmpose's UDP: input x -> x (W - 1) / (W_in - 1) for the targets; dark_udp decodes back on that grid."""
+    udp = dataclasses.replace(SIMPLE, target_method="udp")
+    corners = torch.tensor([[[0.0, 0.0], [35.0, 51.0], [17.5, 25.5]]])
+    torch.testing.assert_close(udp.to_heatmap(corners), torch.tensor([[[0.0, 0.0], [8.0, 12.0], [4.0, 6.0]]]))
+    torch.testing.assert_close(udp.to_input(udp.to_heatmap(corners)), corners)
+    # A symmetric peak at heatmap pixel (4, 6): input (4 * 35 / 8, 6 * 51 / 12) on UDP's grid, (16, 24) on the other.
+    maps, _ = encode_heatmaps(torch.tensor([[[4.0, 6.0]] * 16]), torch.ones(1, 16), (13, 9), 1.0, method="unbiased")
+    keypoints, _ = udp.decode(maps, method="dark_udp", backend="torch")
+    torch.testing.assert_close(keypoints[0], torch.tensor([[17.5, 25.5]] * 16), atol=1e-3, rtol=0)
+    keypoints, _ = udp.decode(maps, method="argmax", backend="torch")
+    torch.testing.assert_close(keypoints[0], torch.tensor([[16.0, 24.0]] * 16))
+
+
 def test_crop_center_scale_is_the_crop_itself():
     center, scale = SRPOSE.crop_center_scale(2)
     assert center.tolist() == [[96.0, 128.0]] * 2
