@@ -88,8 +88,10 @@ def evaluate_bottomup(model, dataset, *, flip_test: bool = True, backend: str = 
     if results:
         stats = score_results(benchmark, dataset, results)
     else:
+        from .crowdpose_metrics import CROWDPOSE_STAT_NAMES
+
         warnings.warn("evaluate: the model found no person in any image; every statistic is 0", stacklevel=2)
-        stats = dict.fromkeys(STAT_NAMES, 0.0)
+        stats = dict.fromkeys(CROWDPOSE_STAT_NAMES if benchmark == "crowdpose" else STAT_NAMES, 0.0)
     if out_dir is not None:
         title = (f"{kset.name} keypoints (bottom-up), {len(predictions)} images, {len(results)} people, "
                  f"flip test {'on' if flip_test else 'off'}")
