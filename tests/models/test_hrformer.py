@@ -161,6 +161,15 @@ def test_parameter_counts_match_spec(hrformer_s):
     assert count(single) == 7_746_218 and single.out_channels == (32,)
 
 
+def test_builds_on_the_meta_device(hrformer_s):
+    """Checkpoint identification builds zoo models without memory; the drop-path rates are computed on the CPU."""
+    with torch.device("meta"):
+        model = build_backbone("hrformer_s")
+    shapes = {key: value.shape for key, value in model.state_dict().items()}
+    assert shapes == {key: value.shape for key, value in hrformer_s.state_dict().items()}
+    assert model.stage4[1].branches[3][1].drop_path.rate == pytest.approx(0.1)
+
+
 @pytest.mark.parametrize("multiscale", [True, False])
 def test_state_dict_has_the_original_keys_and_shapes(hrformer_s, multiscale):
     model = hrformer_s if multiscale else build_backbone("hrformer_s", multiscale_output=False)
@@ -185,7 +194,8 @@ def test_original_layout_checkpoint_loads_strictly(tmp_path):
     path = tmp_path / "epoch_210.pth"
     torch.save({"meta": {"mmpose_version": "0.24.0", "epoch": 210}, "state_dict": state}, path)
     model = HRFormer()
-    assert load_pretrained(model, path) == ["keypoint_head.lr_head.0.weight"]
+    with pytest.warns(UserWarning, match="whole pose model"):  # pretrained= takes the backbone only
+        assert load_pretrained(model, path) == ["keypoint_head.lr_head.0.weight"]
     loaded = model.state_dict()
     assert all(torch.equal(loaded[key], value) for key, value in backbone.items())
 
@@ -328,27 +338,26 @@ def test_fusion_upsamples_bilinearly_then_resizes():
                 tensor.uniform_(0.5, 1.5)
             elif name.startswith("fuse_layers.") and tensor.is_floating_point():
                 tensor.normal_(std=0.5)
-            if ".attn.attn.out_proj." in name or ".mlp.norm3." in name and not name.endswith("running_var"):
+            if ".attn.attn.out_proj." in name or name.endswith((".mlp.norm3.weight", ".mlp.norm3.bias")):
                 tensor.zero_()
     xs = [torch.randn(1, 4, 9, 7), torch.randn(1, 6, 5, 4), torch.randn(1, 8, 3, 2)]
     with torch.no_grad():
         outs = module([x.clone() for x in xs])
 
-    def bn(t, layer):
-        return F.batch_norm(t, layer.running_mean, layer.running_var, layer.weight, layer.bias, eps=layer.eps)
-
+    # The convolutions' wiring by hand (stride, groups, padding); the BatchNorms are torch's, in eval mode.
     def up(j, i):
         conv, norm = module.fuse_layers[i][j][0], module.fuse_layers[i][j][1]
-        y = F.interpolate(bn(F.conv2d(xs[j], conv.weight), norm), scale_factor=2 ** (j - i), mode="bilinear",
+        y = F.interpolate(norm(F.conv2d(xs[j], conv.weight)), scale_factor=2 ** (j - i), mode="bilinear",
                           align_corners=False)
         return F.interpolate(y, size=xs[i].shape[-2:], mode="bilinear", align_corners=False)
 
     def down(j, i):
         x = xs[j]
-        for step, seq in enumerate(module.fuse_layers[i][j]):
-            x = bn(F.conv2d(x, seq[0].weight, stride=2, padding=1, groups=x.shape[1]), seq[1])
-            x = bn(F.conv2d(x, seq[2].weight), seq[3])
-            x = x.relu() if step < i - j - 1 else x
+        for step, (depthwise, norm, pointwise, norm_out, *relu) in enumerate(module.fuse_layers[i][j]):
+            x = norm(F.conv2d(x, depthwise.weight, stride=2, padding=1, groups=x.shape[1]))
+            x = norm_out(F.conv2d(x, pointwise.weight))
+            assert bool(relu) == (step < i - j - 1)
+            x = x.relu() if relu else x
         return x
 
     with torch.no_grad():

@@ -22,8 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..heads.simple import init_deconv_head
-from .hrnet import _transition, fuse, fuse_layers
-from .resnet import Bottleneck, conv3x3, make_layer
+from .hrnet import HighResolutionBackbone, fuse, fuse_layers
 
 LAYER_NORM_EPS = 1e-6
 RPE_INIT_STD = 0.02
@@ -215,7 +214,7 @@ class HRFormerModule(nn.Module):
         return fuse([branch(x) for branch, x in zip(self.branches, xs)], self.fuse_layers, _resize)
 
 
-class HRFormer(nn.Module):
+class HRFormer(HighResolutionBackbone):
     """HRFormer; the defaults are HRFormer-S as SRPose configures it.
 
     channels / num_heads: per branch (the stage-4 list; stage s uses the first s entries).
@@ -240,40 +239,18 @@ class HRFormer(nn.Module):
                              f"{tuple(num_modules)} and {num_blocks}")
         if not 0 <= drop_path_rate < 1:
             raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
-        self.multiscale_output = multiscale_output
-        self.conv1 = conv3x3(in_channels, stem_channels, stride=2)
-        self.bn1 = nn.BatchNorm2d(stem_channels)
-        self.conv2 = conv3x3(stem_channels, stem_channels, stride=2)
-        self.bn2 = nn.BatchNorm2d(stem_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.layer1 = make_layer(Bottleneck, stem_channels, stem_channels, stem_blocks)
+        # float32 linspace, as the original computes it (on the CPU, so the model builds on the meta device
+        # too); modules take the next `num_blocks` rates in order.
+        rates = torch.linspace(0, drop_path_rate, sum(num_modules) * num_blocks, device="cpu").tolist()
+        module_rates = iter([rates[i:i + num_blocks] for i in range(0, len(rates), num_blocks)])
 
-        # float32 linspace, as the original computes it.
-        rates = torch.linspace(0, drop_path_rate, sum(num_modules) * num_blocks).tolist()
-        previous = [stem_channels * Bottleneck.expansion]
-        for stage in (2, 3, 4):
-            stage_channels = list(channels[:stage])
-            self.add_module(f"transition{stage - 1}", _transition(previous, stage_channels))
-            count = num_modules[stage - 2]
-            modules = []
-            for index in range(count):
-                modules.append(HRFormerModule(
-                    stage_channels, num_heads[:stage], rates[:num_blocks], window_size=window_size,
-                    mlp_ratio=mlp_ratio, multiscale_output=multiscale_output or stage < 4 or index < count - 1))
-                rates = rates[num_blocks:]
-            self.add_module(f"stage{stage}", nn.Sequential(*modules))
-            previous = stage_channels
-        self.out_channels = tuple(previous) if multiscale_output else (previous[0],)
+        def make_module(branch_channels: list[int], multiscale: bool) -> HRFormerModule:
+            return HRFormerModule(branch_channels, num_heads[:len(branch_channels)], next(module_rates),
+                                  window_size=window_size, mlp_ratio=mlp_ratio, multiscale_output=multiscale)
+
+        self._build(in_channels=in_channels, stem_channels=stem_channels, stem_blocks=stem_blocks,
+                    stage_channels=[list(channels[:stage]) for stage in (2, 3, 4)], num_modules=num_modules,
+                    make_module=make_module, multiscale_output=multiscale_output)
         # The original's (mmpose's) init: convolutions N(0, 0.001) with zero bias, BatchNorm 1 / 0;
         # Linear and LayerNorm keep torch's.
         init_deconv_head(self)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.relu(self.bn1(self.conv1(x)))
-        x = self.relu(self.bn2(self.conv2(x)))
-        xs = [self.layer1(x)]
-        for transition, stage in ((self.transition1, self.stage2), (self.transition2, self.stage3),
-                                  (self.transition3, self.stage4)):
-            xs = [layer(xs[i] if i < len(xs) else xs[-1]) for i, layer in enumerate(transition)]
-            xs = stage(xs)
-        return xs

@@ -110,7 +110,48 @@ def _transition(in_channels: Sequence[int], out_channels: Sequence[int]) -> nn.M
     return layers
 
 
-class HRNet(nn.Module):
+ModuleFactory = Callable[[list[int], bool], nn.Module]  # (branch channels, multiscale output) -> module
+
+
+class HighResolutionBackbone(nn.Module):
+    """What HRNet and HRFormer share: the stem (two stride-2 3x3 convs with BN and ReLU, then `layer1`
+    of bottlenecks), transition1..3 and stage2..4 (sequences of multi-branch modules), and the forward
+    pass, which returns the branch maps finest first. Subclasses call `_build` with their modules."""
+
+    def _build(self, *, in_channels: int, stem_channels: int, stem_blocks: int,
+               stage_channels: Sequence[list[int]], num_modules: Sequence[int], make_module: ModuleFactory,
+               multiscale_output: bool) -> None:
+        """`make_module(channels, multiscale)` is called for each module in order (stage 2 first);
+        only the last module of stage 4 is single-scale, and only when `multiscale_output` is False."""
+        self.multiscale_output = multiscale_output
+        self.conv1 = conv3x3(in_channels, stem_channels, stride=2)
+        self.bn1 = nn.BatchNorm2d(stem_channels)
+        self.conv2 = conv3x3(stem_channels, stem_channels, stride=2)
+        self.bn2 = nn.BatchNorm2d(stem_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = make_layer(Bottleneck, stem_channels, stem_channels, stem_blocks)
+        previous = [stem_channels * Bottleneck.expansion]
+        for stage, channels, count in zip((2, 3, 4), stage_channels, num_modules):
+            self.add_module(f"transition{stage - 1}", _transition(previous, channels))
+            modules = [make_module(channels, multiscale_output or stage < 4 or index < count - 1)
+                       for index in range(count)]
+            self.add_module(f"stage{stage}", nn.Sequential(*modules))
+            previous = channels
+        self.out_channels = tuple(previous) if multiscale_output else (previous[0],)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.relu(self.bn2(self.conv2(x)))
+        xs = [self.layer1(x)]
+        for transition, stage in ((self.transition1, self.stage2), (self.transition2, self.stage3),
+                                  (self.transition3, self.stage4)):
+            # Existing branches pass through their own layer; new ones grow from the coarsest.
+            xs = [layer(xs[i] if i < len(xs) else xs[-1]) for i, layer in enumerate(transition)]
+            xs = stage(xs)
+        return xs
+
+
+class HRNet(HighResolutionBackbone):
     """HRNet-W`width`.
 
     num_blocks: blocks per branch in stages 1..4 (stage 1 is `layer1`, bottlenecks).
@@ -132,36 +173,9 @@ class HRNet(nn.Module):
             raise ValueError(f"HRNet needs at least one module and block per stage, got {tuple(num_modules)}, "
                              f"{tuple(num_blocks)}")
         self.width = width
-        self.multiscale_output = multiscale_output
-        self.conv1 = conv3x3(in_channels, stem_channels, stride=2)
-        self.bn1 = nn.BatchNorm2d(stem_channels)
-        self.conv2 = conv3x3(stem_channels, stem_channels, stride=2)
-        self.bn2 = nn.BatchNorm2d(stem_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.layer1 = make_layer(Bottleneck, stem_channels, stem_channels, num_blocks[0])
-
-        previous = [stem_channels * Bottleneck.expansion]
-        for stage in (2, 3, 4):
-            channels = [width * 2 ** b for b in range(stage)]
-            self.add_module(f"transition{stage - 1}", _transition(previous, channels))
-            count = num_modules[stage - 2]
-            modules = [
-                HRModule(channels, num_blocks[stage - 1],
-                         multiscale_output=multiscale_output or stage < 4 or index < count - 1)
-                for index in range(count)
-            ]
-            self.add_module(f"stage{stage}", nn.Sequential(*modules))
-            previous = channels
-        self.out_channels = tuple(previous) if multiscale_output else (previous[0],)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.relu(self.bn1(self.conv1(x)))
-        x = self.relu(self.bn2(self.conv2(x)))
-        xs = [self.layer1(x)]
-        for transition, stage in ((self.transition1, self.stage2), (self.transition2, self.stage3),
-                                  (self.transition3, self.stage4)):
-            # Existing branches pass through their own layer; new ones grow from the coarsest.
-            xs = [layer(xs[i] if i < len(xs) else xs[-1]) for i, layer in enumerate(transition)]
-            for module in stage:
-                xs = module(xs)
-        return xs
+        self._build(in_channels=in_channels, stem_channels=stem_channels, stem_blocks=num_blocks[0],
+                    stage_channels=[[width * 2 ** b for b in range(stage)] for stage in (2, 3, 4)],
+                    num_modules=num_modules,
+                    make_module=lambda channels, multiscale: HRModule(channels, num_blocks[len(channels) - 1],
+                                                                      multiscale_output=multiscale),
+                    multiscale_output=multiscale_output)
