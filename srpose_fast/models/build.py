@@ -7,6 +7,7 @@ from ..codecs.conventions import SRPOSE_STAGE_WEIGHTS, sigma_for_height
 from ..codecs.heatmap_codec import HeatmapCodec
 from ..keypoint_sets import KeypointSet, get_keypoint_set
 from .backbones import build_backbone, load_pretrained
+from .bottomup_zoo import BOTTOMUP_SPECS, build_bottomup_model
 from .heads import SimpleHead, SRHead, SRPoseHead
 from .pose_model import TopDownPoseModel
 from .weights import load_weights
@@ -54,7 +55,7 @@ MODEL_SPECS = {
 
 
 def list_models() -> list[str]:
-    return sorted(MODEL_SPECS)
+    return sorted([*MODEL_SPECS, *BOTTOMUP_SPECS])
 
 
 def build_model(name: str, *, keypoint_set: str | KeypointSet = "coco", input_size: tuple[int, int] | None = None,
@@ -63,7 +64,7 @@ def build_model(name: str, *, keypoint_set: str | KeypointSet = "coco", input_si
     """Build a zoo model.
 
     Args:
-        name: one of `list_models()`.
+        name: one of `list_models()`; the `bottomup_*` models are built by `bottomup_zoo.build_bottomup_model`.
         keypoint_set: "coco" | "mpii" | "crowdpose" or a KeypointSet; sets K and the flip indices.
         input_size: (H, W), multiples of 32; the zoo's default otherwise.
         pretrained: path of an ImageNet checkpoint for the backbone (torchvision / mmpose / timm keys).
@@ -73,10 +74,16 @@ def build_model(name: str, *, keypoint_set: str | KeypointSet = "coco", input_si
             "cuda" | "cpp" (decode only); `model.set_backend` changes it later.
         head_overrides: keyword arguments of the head's constructor (e.g. out_channels).
     """
-    if name not in MODEL_SPECS:
+    if name not in MODEL_SPECS and name not in BOTTOMUP_SPECS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}")
     if pretrained is not None and checkpoint is not None:
         raise ValueError("pass pretrained= (backbone initialisation) or checkpoint= (all weights), not both")
+    if name in BOTTOMUP_SPECS:  # models/bottomup_zoo.py: a square input_size (an int or (S, S))
+        model = build_bottomup_model(name, keypoint_set=keypoint_set, input_size=input_size, pretrained=pretrained,
+                                     backend=backend, **head_overrides)
+        if checkpoint is not None:
+            load_weights(model, checkpoint, model_name=name)
+        return model
     spec = MODEL_SPECS[name]
     kset = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
     backbone = build_backbone(spec.backbone, **spec.backbone_kwargs)

@@ -64,6 +64,21 @@ class PoseModel(nn.Module):
         """The training loss of the train-mode `outputs` (the head's; `batch` as the head's codec takes it)."""
         return self.head.loss(outputs, batch)
 
+    def predict_with_head(self, images: torch.Tensor, flip_test: bool, **head_options):
+        """`head.predict(feats, flipped_feats, **head_options)` on the backbone features of `images`, in eval mode;
+        with `flip_test` the mirrored images run through the backbone in the same batch as the plain ones."""
+        self._check_images(images)
+        n = images.shape[0]
+        batch = torch.cat([images, images.flip(3)]) if flip_test else images
+        was_training = self.training
+        self.eval()
+        try:
+            feats = self.backbone(batch)
+            flipped_feats = [f[n:] for f in feats] if flip_test else None
+            return self.head.predict([f[:n] for f in feats], flipped_feats, **head_options)
+        finally:
+            self.train(was_training)
+
 
 class TopDownPoseModel(PoseModel):
     """`forward(images)`: train mode returns the head's list of heatmaps (5 for SRPose, 1 otherwise),
@@ -108,15 +123,5 @@ class TopDownPoseModel(PoseModel):
         backbone in the same batch as the plain ones, and the head gets both feature lists. method,
         blur_kernel: None = the codec's ("shift", 11 unless changed); backend: None = the model's.
         """
-        self._check_images(images)
-        n = images.shape[0]
-        batch = torch.cat([images, images.flip(3)]) if flip_test else images
-        was_training = self.training
-        self.eval()
-        try:
-            feats = self.backbone(batch)
-            flipped_feats = [f[n:] for f in feats] if flip_test else None
-            return self.head.predict([f[:n] for f in feats], flipped_feats, method=method, blur_kernel=blur_kernel,
-                                     center=center, scale=scale, backend=backend)
-        finally:
-            self.train(was_training)
+        return self.predict_with_head(images, flip_test, method=method, blur_kernel=blur_kernel, center=center,
+                                      scale=scale, backend=backend)
