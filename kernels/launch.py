@@ -10,8 +10,10 @@ from triton.runtime.interpreter import InterpretedFunction
 POISON_OUTPUTS = False
 
 # Programs a streaming pass (the argmax over whole maps) aims for: an H200's 132 SMs a few times over.
-# Maps are split into that many slices when the batch alone gives fewer programs.
+# Maps are split into that many slices when the batch alone gives fewer programs, into MAX_SPLITS at most
+# (a power of two: the refinement reduces them in one step; batch 1 of 17 maps then gets 1088 programs).
 TARGET_PROGRAMS = 2048
+MAX_SPLITS = 64
 
 
 def interpreted(kernel) -> bool:
@@ -35,12 +37,23 @@ def new_buffer(shape, device: torch.device, dtype: torch.dtype = torch.float32) 
 
 def argmax_partials(n_maps: int, n_tiles: int, device: torch.device) -> tuple[int, torch.Tensor, torch.Tensor]:
     """(S, values, indices) for an argmax pass that splits each of n_maps maps of n_tiles tiles over S
-    programs: S fills TARGET_PROGRAMS when the maps alone do not, and no program is left without a tile.
+    programs: S fills TARGET_PROGRAMS when the maps alone do not (up to MAX_SPLITS), and no program is left
+    without a tile.
     values (n_maps, S) float32, indices (n_maps, S) int32: one (max, lowest flat index) per program."""
-    n_splits = max(1, min(n_tiles, triton.cdiv(TARGET_PROGRAMS, n_maps)))
+    n_splits = max(1, min(n_tiles, triton.cdiv(TARGET_PROGRAMS, n_maps), MAX_SPLITS))
     values = new_buffer((n_maps, n_splits), device)
-    indices = torch.full((n_maps, n_splits), -1, dtype=torch.int32, device=device)
+    indices = torch.empty((n_maps, n_splits), dtype=torch.int32, device=device)  # every program writes its own
     return n_splits, values, indices
+
+
+def dot_config(dtype: torch.dtype, kernel) -> tuple[str, bool]:
+    """(PRECISION, DOT_FP32) of a kernel's tl.dot on `dtype` operands. fp32 operands stay fp32 ("ieee", not
+    tf32), so the kernels match the reference to ~1e-6; for bf16/fp16 operands the flag has no effect
+    ("tf32" is Triton's default on NVIDIA). DOT_FP32 upcasts bf16 operands first, only under
+    TRITON_INTERPRET=1, whose tl.dot multiplies bf16 bit patterns (triton-lang/triton#11584); bf16 -> fp32 is
+    exact, so the product is what the GPU's bf16 dot with fp32 accumulation computes."""
+    dot_fp32 = dtype == torch.bfloat16 and interpreted(kernel)
+    return ("ieee" if dtype == torch.float32 or dot_fp32 else "tf32"), dot_fp32
 
 
 def pow2_at_least_16(n: int) -> int:

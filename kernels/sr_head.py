@@ -23,14 +23,19 @@ from . import launch
 
 
 @triton.jit
-def _mma(acc, a, b, PRECISION: tl.constexpr, DOT_FP32: tl.constexpr):
-    """acc + a @ b on the matrix units. DOT_FP32 upcasts the operands first: only for bf16 under
-    TRITON_INTERPRET=1, whose tl.dot multiplies bf16 bit patterns (triton-lang/triton#11584);
-    bf16 -> fp32 is exact, so the product is what the GPU's bf16 dot with fp32 accumulation computes."""
+def mma(acc, a, b, PRECISION: tl.constexpr, DOT_FP32: tl.constexpr):
+    """acc + a @ b on the matrix units, as `launch.dot_config` chose (DOT_FP32: upcast the operands first)."""
     if DOT_FP32:
         a = a.to(tl.float32)
         b = b.to(tl.float32)
     return acc + tl.dot(a, b, input_precision=PRECISION)
+
+
+@triton.jit
+def _taps(t0, n_red, KS: tl.constexpr, BLOCK_T: tl.constexpr):
+    """Reduction indices t0 .. t0 + BLOCK_T - 1 of t = outer*KS*KS + ky*KS + kx: (t, t < n_red, outer, ky, kx)."""
+    offs_t = t0 + tl.arange(0, BLOCK_T)
+    return offs_t, offs_t < n_red, offs_t // (KS * KS), (offs_t // KS) % KS, offs_t % KS
 
 
 @triton.jit
@@ -64,11 +69,7 @@ def _sr_head_fwd_kernel(
     n_red = E * KS * KS
     acc = tl.zeros([BLOCK_P, BLOCK_O], dtype=tl.float32)
     for t0 in range(0, n_red, BLOCK_T):
-        offs_t = t0 + tl.arange(0, BLOCK_T)
-        t_mask = offs_t < n_red
-        c = offs_t // (KS * KS)
-        ky = (offs_t // KS) % KS
-        kx = offs_t % KS
+        _, t_mask, c, ky, kx = _taps(t0, n_red, KS, BLOCK_T)
         iy = py[:, None] + ky[None, :] - PAD
         ix = px[:, None] + kx[None, :] - PAD
         a_mask = (p_mask[:, None] & t_mask[None, :]
@@ -76,7 +77,7 @@ def _sr_head_fwd_kernel(
         a = tl.load(x_base + c[None, :] * sxc + iy * sxh + ix * sxw, mask=a_mask, other=0.0)
         b = tl.load(w_base + offs_o[None, :] * swo + c[:, None] * swc + ky[:, None] * swh + kx[:, None] * sww,
                     mask=t_mask[:, None] & o_mask[None, :], other=0.0)
-        acc = _mma(acc, a, b, PRECISION, DOT_FP32)
+        acc = mma(acc, a, b, PRECISION, DOT_FP32)
 
     if HAS_BIAS:
         bias = tl.load(b_ptr + j * RR + offs_o, mask=o_mask, other=0.0)
@@ -101,22 +102,18 @@ def _sr_head_bwd_input_kernel(
     # One program: BLOCK_P input pixels of one (n, joint), all E channels of that joint.
     # grad_x[n, j*E + c, y, x] = sum_{o, ky, kx} gconv[o, y - ky + PAD, x - kx + PAD] * w[j*RR + o, c, ky, kx]
     # with gconv[o, y, x] = grad_out[n, j, y*R + o // R, x*R + o % R] (the un-shuffle, read in place).
+    offs_c = tl.arange(0, BLOCK_E)
+    c_mask = offs_c < E
     n, j, p_mask, py, px = _pixel_tile(H, W, n_ptiles, K, BLOCK_P)
     RR: tl.constexpr = R * R
     PAD: tl.constexpr = KS // 2
-    offs_c = tl.arange(0, BLOCK_E)
-    c_mask = offs_c < E
 
     go_base = go_ptr + n * sgn + j.to(tl.int64) * sgc
     w_base = w_ptr + (j * RR).to(tl.int64) * swo
     n_red = RR * KS * KS
     acc = tl.zeros([BLOCK_P, BLOCK_E], dtype=tl.float32)
     for t0 in range(0, n_red, BLOCK_T):
-        offs_t = t0 + tl.arange(0, BLOCK_T)
-        t_mask = offs_t < n_red
-        o = offs_t // (KS * KS)
-        ky = (offs_t // KS) % KS
-        kx = offs_t % KS
+        _, t_mask, o, ky, kx = _taps(t0, n_red, KS, BLOCK_T)
         cy = py[:, None] - ky[None, :] + PAD
         cx = px[:, None] - kx[None, :] + PAD
         a_mask = (p_mask[:, None] & t_mask[None, :]
@@ -126,7 +123,7 @@ def _sr_head_bwd_input_kernel(
         a = tl.load(go_base + gy * sgh + gx * sgw, mask=a_mask, other=0.0)
         b = tl.load(w_base + o[:, None] * swo + offs_c[None, :] * swc + ky[:, None] * swh + kx[:, None] * sww,
                     mask=t_mask[:, None] & c_mask[None, :], other=0.0)
-        acc = _mma(acc, a, b, PRECISION, DOT_FP32)
+        acc = mma(acc, a, b, PRECISION, DOT_FP32)
 
     gx_offs = n * sxn + (j * E + offs_c[None, :]).to(tl.int64) * sxc + py[:, None] * sxh + px[:, None] * sxw
     tl.store(gx_ptr + gx_offs, acc.to(gx_ptr.dtype.element_ty), mask=p_mask[:, None] & c_mask[None, :])
@@ -152,11 +149,7 @@ def _sr_head_bwd_weight_kernel(
     offs_o = tl.arange(0, BLOCK_O)
     o_mask = offs_o < RR
     n_red = E * KS * KS
-    offs_t = pid_t * BLOCK_T + tl.arange(0, BLOCK_T)
-    t_mask = offs_t < n_red
-    c = offs_t // (KS * KS)
-    ky = (offs_t // KS) % KS
-    kx = offs_t % KS
+    offs_t, t_mask, c, ky, kx = _taps(pid_t * BLOCK_T, n_red, KS, BLOCK_T)
 
     go_base = go_ptr + j.to(tl.int64) * sgc
     x_base = x_ptr + (j * E).to(tl.int64) * sxc
@@ -179,23 +172,13 @@ def _sr_head_bwd_weight_kernel(
         x_mask = (p_mask[:, None] & t_mask[None, :]
                   & (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W))
         xv = tl.load(x_base + n[:, None] * sxn + c[None, :] * sxc + iy * sxh + ix * sxw, mask=x_mask, other=0.0)
-        acc = _mma(acc, g, xv, PRECISION, DOT_FP32)
+        acc = mma(acc, g, xv, PRECISION, DOT_FP32)
         bias_acc += tl.sum(g.to(tl.float32), axis=1)
 
     rows = split.to(tl.int64) * (K * RR) + j * RR + offs_o
     tl.store(pw_ptr + rows[:, None] * n_red + offs_t[None, :], acc, mask=o_mask[:, None] & t_mask[None, :])
     if pid_t == 0:
         tl.store(pb_ptr + rows, bias_acc, mask=o_mask)
-
-
-def _dot_in_fp32(dtype: torch.dtype) -> bool:
-    return dtype == torch.bfloat16 and launch.interpreted(_sr_head_fwd_kernel)
-
-
-def _dot_precision(dtype: torch.dtype) -> str:
-    # fp32 operands stay fp32 ("ieee", not tf32), so the kernel matches the reference to ~1e-6;
-    # for bf16/fp16 operands the flag has no effect ("tf32" is Triton's default on NVIDIA).
-    return "ieee" if dtype == torch.float32 or _dot_in_fp32(dtype) else "tf32"
 
 
 def _check_kernel_inputs(x: torch.Tensor, weight: torch.Tensor, upscale: int, *tensors: torch.Tensor | None):
@@ -223,13 +206,14 @@ def sr_head_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     out = launch.new_buffer((N, K, R * H, R * W), x.device, x.dtype)
     if out.numel() == 0:
         return out
+    precision, dot_fp32 = launch.dot_config(x.dtype, _sr_head_fwd_kernel)
     block_p = min(64, launch.pow2_at_least_16(H * W))
     n_ptiles = triton.cdiv(H * W, block_p)
     wrap_triton(_sr_head_fwd_kernel)[(N * K * n_ptiles,)](
         x, weight, bias if bias is not None else weight, out,
         H, W, E, n_ptiles,
         *x.stride(), *weight.stride(), *out.stride(),
-        K=K, KS=KS, R=R, HAS_BIAS=bias is not None, PRECISION=_dot_precision(x.dtype), DOT_FP32=_dot_in_fp32(x.dtype),
+        K=K, KS=KS, R=R, HAS_BIAS=bias is not None, PRECISION=precision, DOT_FP32=dot_fp32,
         BLOCK_P=block_p, BLOCK_T=min(64, launch.pow2_at_least_16(E * KS * KS)),
         BLOCK_O=launch.pow2_at_least_16(R * R),
     )
@@ -245,7 +229,7 @@ def sr_head_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tens
     K = weight.shape[0] // (R * R)
     if tuple(grad_out.shape) != (N, K, R * H, R * W):
         raise ValueError(f"sr_head (triton): grad_out must be {(N, K, R * H, R * W)}, got {tuple(grad_out.shape)}")
-    precision = _dot_precision(x.dtype)
+    precision, dot_fp32 = launch.dot_config(x.dtype, _sr_head_fwd_kernel)
     grad_x = launch.new_buffer(x.shape, x.device, x.dtype)
     if x.numel() > 0:
         block_p = min(64, launch.pow2_at_least_16(H * W))
@@ -254,18 +238,20 @@ def sr_head_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tens
             grad_out, weight, grad_x,
             H, W, E, n_ptiles,
             *grad_out.stride(), *weight.stride(), *grad_x.stride(),
-            K=K, KS=KS, R=R, PRECISION=precision, DOT_FP32=_dot_in_fp32(x.dtype),
+            K=K, KS=KS, R=R, PRECISION=precision, DOT_FP32=dot_fp32,
             BLOCK_P=block_p, BLOCK_T=min(64, launch.pow2_at_least_16(R * R * KS * KS)),
             BLOCK_E=launch.pow2_at_least_16(E),
         )
 
     # grad_weight and grad_bias: fp32 partial sums over n_splits slices of the N*H*W pixels, then a sum
-    # (deterministic, unlike atomics). Enough splits to give the GPU a few hundred programs.
+    # (deterministic, unlike atomics). The slices give the grid TARGET_PROGRAMS programs where the pixels
+    # allow: at ~214 registers and 8 warps an SM holds one program at a time, so the grid needs many
+    # waves of them to keep every SM busy (512 programs before: 510 at stage 3, under 4 waves on 132 SMs).
     n_red = E * KS * KS
     block_p = min(64, launch.pow2_at_least_16(N * H * W))
     block_t = min(64, launch.pow2_at_least_16(n_red))
     n_ttiles = triton.cdiv(n_red, block_t)
-    n_splits = max(1, min(triton.cdiv(N * H * W, block_p), 512 // (K * n_ttiles)))
+    n_splits = max(1, min(triton.cdiv(N * H * W, block_p), triton.cdiv(launch.TARGET_PROGRAMS, K * n_ttiles)))
     partial_w = launch.new_buffer((n_splits, K * R * R, n_red), x.device)
     partial_b = launch.new_buffer((n_splits, K * R * R), x.device)
     if weight.numel() > 0:
@@ -273,7 +259,7 @@ def sr_head_backward(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tens
             grad_out, x, partial_w, partial_b,
             N, H, W, E, n_splits,
             *grad_out.stride(), *x.stride(),
-            K=K, KS=KS, R=R, PRECISION=precision, DOT_FP32=_dot_in_fp32(x.dtype),
+            K=K, KS=KS, R=R, PRECISION=precision, DOT_FP32=dot_fp32,
             BLOCK_P=block_p, BLOCK_T=block_t, BLOCK_O=launch.pow2_at_least_16(R * R),
             # 8 warps: with 4, ptxas spills (up to 52 B a thread at k9 fp32; tests/kernels/hopper_compile.py)
             num_warps=8,

@@ -66,6 +66,16 @@ def refine_shift(heatmaps: torch.Tensor, locs: torch.Tensor, scores: torch.Tenso
     return torch.where(ok[..., None], locs + step, locs)
 
 
+def gaussian_taps(kernel: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """The normalised float32 1-D Gaussian of DARK's blur: size `kernel`, sigma `dark_blur_sigma(kernel)`.
+    The blur below and the Triton decoders use these taps."""
+    radius = (kernel - 1) // 2
+    sigma = dark_blur_sigma(kernel)
+    offsets = torch.arange(kernel, device=device, dtype=torch.float32) - radius
+    g = torch.exp(-(offsets * offsets) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
 def gaussian_blur(heatmaps: torch.Tensor, kernel: int = 11) -> torch.Tensor:
     """Per-map normalised Gaussian blur, zero padding, rescaled to each map's original maximum.
 
@@ -80,10 +90,7 @@ def gaussian_blur(heatmaps: torch.Tensor, kernel: int = 11) -> torch.Tensor:
     if maps.numel() == 0:
         return maps.clone()
     radius = (kernel - 1) // 2
-    sigma = dark_blur_sigma(kernel)
-    offsets = torch.arange(kernel, device=maps.device, dtype=torch.float32) - radius
-    g = torch.exp(-(offsets * offsets) / (2.0 * sigma * sigma))
-    g = g / g.sum()
+    g = gaussian_taps(kernel, maps.device)
     planes = maps.reshape(n * k, 1, height, width)
     blurred = F.conv2d(planes, g.view(1, 1, kernel, 1), padding=(radius, 0))
     blurred = F.conv2d(blurred, g.view(1, 1, 1, kernel), padding=(0, radius)).view(n, k, height, width)

@@ -3,9 +3,9 @@
 The interpreter that runs the kernel tests on the CPU executes the kernels' semantics but never meets
 Triton's compiler: a kernel can pass every interpreted test and still fail to compile for a GPU, or ask
 for more shared memory than the GPU has. This script drives the real launchers of `srpose_fast.kernels`
-with CPU tensors through every variant the ops use (dtypes, decode methods, flip, transform, the four SR
-head shapes, the loss's five outputs), with a stand-in driver under which Triton compiles for sm_90 and
-never launches. For each compiled kernel it records the variant, the shared memory it asks for, the
+with CPU tensors through every variant the ops accept (`variants`: dtypes, batch 1 and 256, decode methods,
+flip, every blur kernel, the SR head shapes, the loss's outputs), with a stand-in driver under which Triton
+compiles for sm_90 and never launches. For each compiled kernel it records the variant, the shared memory it asks for, the
 registers and spills that ptxas reports, and the warps an SM could hold at once (estimated from those).
 
     python tests/kernels/hopper_compile.py [--json FILE] [--quick] [--only LABEL_PREFIX]
@@ -34,9 +34,13 @@ SM_REGISTERS, SM_SHARED_BYTES, SM_WARPS, SM_BLOCKS = 65536, 233472, 64, 32
 JOINTS = 17
 COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# (kernel size, channels per joint, upscale, low-resolution H, W) of SRPose's four SR heads (256x192 input)
+# (kernel size, channels per joint, upscale, low-resolution H, W) of SRPose's four SR heads (256x192 input);
+# the last is also the SR head of the sr_* models (9x9, x4, from 64x48).
 SR_HEADS = [(3, 16, 8, 8, 6), (5, 8, 4, 16, 12), (7, 4, 2, 32, 24), (9, 4, 4, 64, 48)]
 LOSS_SIZES = [(8, 6), (64, 48), (256, 192)]
+DECODE_SIZES = [(64, 48), (256, 192)]  # heatmaps of the simple heads and of the SR heads
+BATCHES = (1, 256)
+METHODS = ("argmax", "shift", "dark", "dark_udp")
 
 
 class StandInHopperDriver:
@@ -116,68 +120,81 @@ def resident_warps(registers: int, shared_bytes: int, num_warps: int) -> int:
 
 
 def variants(quick: bool):
-    """(label, call) for every launcher variant; `quick` keeps one of each kernel and method."""
-    from srpose_fast.codecs.bottomup_targets import joint_windows
-    from srpose_fast.kernels import bottomup_loss, decode, multi_stage_loss, sr_head, sr_head_decode
+    """(label, call) for every launcher variant the ops accept: SR head configurations x dtypes x batch 1 and
+    256 (forward and backward); decode and the heatmap-free path for every method, flip, dtype, batch, and
+    every blur kernel up to MAX_BLUR_KERNEL (all of them with flip in float32; with the other dtypes and
+    without flip at the default 11); the loss for its targets, output sizes and dtypes. `quick` keeps one
+    of each kernel and method. Inputs are uninitialised: nothing runs, only the shapes matter."""
+    from srpose_fast.kernels import decode, multi_stage_loss, sr_head, sr_head_decode
+    from srpose_fast.ops.decode import MAX_BLUR_KERNEL
 
     dtypes = ["float32", "bfloat16"] if quick else list(DTYPES)
-    gen = torch.Generator().manual_seed(0)
+    batches = BATCHES[:1] if quick else BATCHES
 
-    def rand(*shape, dtype="float32"):
-        return torch.rand(*shape, generator=gen).to(DTYPES[dtype])
+    def empty(*shape, dtype="float32"):
+        return torch.empty(*shape, dtype=DTYPES[dtype])
 
     for ks, e, r, h, w in (SR_HEADS[-1:] if quick else SR_HEADS):
         for dtype in dtypes:
-            x, weight, bias = rand(2, JOINTS * e, h, w, dtype=dtype), rand(JOINTS * r * r, e, ks, ks, dtype=dtype), \
-                rand(JOINTS * r * r, dtype=dtype)
-            yield f"sr_head k{ks} e{e} r{r} {dtype}", lambda x=x, weight=weight, bias=bias, r=r: (
-                sr_head.sr_head_forward(x, weight, bias, r))
-            grad = rand(2, JOINTS, h * r, w * r, dtype=dtype)
-            yield f"sr_head backward k{ks} e{e} r{r} {dtype}", lambda grad=grad, x=x, weight=weight, r=r: (
-                sr_head.sr_head_backward(grad, x, weight, r))
+            for n in batches:
+                x, weight, bias = (empty(n, JOINTS * e, h, w, dtype=dtype), empty(JOINTS * r * r, e, ks, ks, dtype=dtype),
+                                   empty(JOINTS * r * r, dtype=dtype))
+                yield f"sr_head k{ks} e{e} r{r} {dtype} N={n}", lambda x=x, weight=weight, bias=bias, r=r: (
+                    sr_head.sr_head_forward(x, weight, bias, r))
+                grad = empty(n, JOINTS, h * r, w * r, dtype=dtype)
+                yield f"sr_head backward k{ks} e{e} r{r} {dtype} N={n}", lambda grad=grad, x=x, weight=weight, r=r: (
+                    sr_head.sr_head_backward(grad, x, weight, r))
 
-    flip_indices = torch.tensor(COCO_FLIP)
-    center, scale = rand(2, 2), rand(2, 2)
-    for method in ("argmax", "shift", "dark", "dark_udp"):
+    flip_indices = torch.tensor(COCO_FLIP, dtype=torch.int32)
+    blur_kernels = range(1, MAX_BLUR_KERNEL + 1, 2)
+    for method in METHODS:
         for flip in (False, True):
             for dtype in (["float32"] if quick else dtypes):
-                maps = rand(2, JOINTS, 64, 48, dtype=dtype)
-                yield f"decode {method} flip={flip} {dtype}", lambda maps=maps, m=method, f=flip: (
-                    decode.decode_heatmaps_forward(maps, maps if f else None, flip_indices if f else None,
-                                                   m != "dark_udp", m, 11, center, scale))
-            for dtype in dtypes:
-                ks, e, r, h, w = SR_HEADS[-1]
-                emb, weight, bias = rand(2, JOINTS * e, h, w, dtype=dtype), rand(JOINTS * r * r, e, ks, ks,
-                                                                                 dtype=dtype), rand(JOINTS * r * r,
-                                                                                                    dtype=dtype)
-                yield f"sr_head_decode {method} flip={flip} {dtype}", lambda emb=emb, weight=weight, bias=bias, \
-                    m=method, f=flip: sr_head_decode.sr_head_decode_forward(
-                        emb, weight, bias, r, emb if f else None, flip_indices if f else None, m != "dark_udp", m, 11,
-                        center, scale)
+                for kb in (blur_kernels if method.startswith("dark") and flip and dtype == "float32" and not quick
+                           else [11]):
+                    for n in batches:
+                        for height, width in (DECODE_SIZES[:1] if quick else DECODE_SIZES):
+                            maps = empty(n, JOINTS, height, width, dtype=dtype)
+                            center, scale = empty(n, 2), empty(n, 2)
+                            yield (f"decode {method} flip={flip} {dtype} kb={kb} {height}x{width} N={n}",
+                                   lambda maps=maps, m=method, f=flip, kb=kb, c=center, s=scale: (
+                                       decode.decode_heatmaps_forward(maps, maps if f else None,
+                                                                      flip_indices if f else None, m != "dark_udp",
+                                                                      m, kb, c, s)))
+                        ks, e, r, h, w = SR_HEADS[-1]
+                        emb, weight, bias = (empty(n, JOINTS * e, h, w, dtype=dtype),
+                                             empty(JOINTS * r * r, e, ks, ks, dtype=dtype),
+                                             empty(JOINTS * r * r, dtype=dtype))
+                        center, scale = empty(n, 2), empty(n, 2)
+                        yield (f"sr_head_decode {method} flip={flip} {dtype} kb={kb} N={n}",
+                               lambda emb=emb, weight=weight, bias=bias, m=method, f=flip, kb=kb, c=center, s=scale: (
+                                   sr_head_decode.sr_head_decode_forward(emb, weight, bias, r, emb if f else None,
+                                                                         flip_indices if f else None,
+                                                                         m != "dark_udp", m, kb, c, s)))
 
     full_h, full_w = LOSS_SIZES[-1]
-    keypoints = rand(2, JOINTS, 2) * torch.tensor([full_w, full_h])
-    visible = torch.ones(2, JOINTS)
     for method in ("msra", "unbiased", "udp"):
         for h, w in (LOSS_SIZES if method == "msra" and not quick else LOSS_SIZES[-1:]):
             for dtype in dtypes:
-                pred = rand(2, JOINTS, h, w, dtype=dtype)
-                yield f"loss {method} {h}x{w} {dtype}", lambda pred=pred, m=method: (
-                    multi_stage_loss.heatmap_mse_loss_forward(pred, keypoints, visible, 8.0, full_h, full_w, m))
-                yield f"loss backward {method} {h}x{w} {dtype}", lambda pred=pred, m=method: (
-                    multi_stage_loss.heatmap_mse_loss_backward(torch.ones(()), pred, keypoints, visible, 8.0,
-                                                               full_h, full_w, m))
+                for n in batches:
+                    keypoints, visible = torch.zeros(n, JOINTS, 2), torch.ones(n, JOINTS)
+                    pred = empty(n, JOINTS, h, w, dtype=dtype)
+                    yield f"loss {method} {h}x{w} {dtype} N={n}", lambda pred=pred, m=method, k=keypoints, v=visible: (
+                        multi_stage_loss.heatmap_mse_loss_forward(pred, k, v, 8.0, full_h, full_w, m))
+                    yield (f"loss backward {method} {h}x{w} {dtype} N={n}",
+                           lambda pred=pred, m=method, k=keypoints, v=visible: (
+                               multi_stage_loss.heatmap_mse_loss_backward(torch.ones(()), pred, k, v, 8.0, full_h,
+                                                                          full_w, m)))
 
-    # The bottom-up loss at the SR head's 512x512 (sigma 8) and the baseline's 128x128 (sigma 2), 30 people.
-    for size, sigma in ((512, 8.0), (128, 2.0)):
-        joints = torch.cat([rand(2, 30, JOINTS, 2) * size, torch.ones(2, 30, JOINTS, 1)], dim=-1)
-        windows, mask = joint_windows(joints, size, sigma), torch.ones(2, size, size)
-        for dtype in (dtypes if size == 512 else ["float32"]):
-            pred = rand(2, JOINTS, size, size, dtype=dtype)
-            yield f"bottomup loss {size} {dtype}", lambda pred=pred, w=windows, m=mask, s=sigma: (
-                bottomup_loss.bottomup_heatmap_loss_forward(pred, w, m, s))
-            yield f"bottomup loss backward {size} {dtype}", lambda pred=pred, w=windows, m=mask, s=sigma: (
-                bottomup_loss.bottomup_heatmap_loss_backward(torch.ones(2), pred, w, m, s))
+
+def batch_dependent(rows: list[dict]) -> list[str]:
+    """Variants (labels without the batch) whose kernels compiled differently at batch 1 and 256: the batch
+    size must change only the grid, or every ragged last batch compiles again."""
+    compiled: dict[str, dict[str, set]] = {}
+    for row in rows:
+        label, _, batch = row["variant"].rpartition(" N=")
+        compiled.setdefault(label, {}).setdefault(batch, set()).add((row["kernel"], row["hash"]))
+    return sorted(label for label, by_batch in compiled.items() if len({frozenset(v) for v in by_batch.values()}) > 1)
 
 
 def main(argv=None) -> int:
@@ -206,25 +223,31 @@ def main(argv=None) -> int:
 
     import triton
 
-    rows = []
+    rows, assembled = [], {}
     for entry in compiled:
         kernel = entry.pop("compiled")
-        row = {**entry, "shared_bytes": int(kernel.metadata.shared), "num_warps": int(kernel.metadata.num_warps),
+        if kernel.hash not in assembled:  # a variant that differs only in the batch reuses the same binary
+            assembled[kernel.hash] = ptxas_report(kernel.asm["ptx"])
+        row = {**entry, "hash": kernel.hash, "shared_bytes": int(kernel.metadata.shared),
+               "num_warps": int(kernel.metadata.num_warps),
                "num_stages": int(kernel.metadata.num_stages), "cubin_bytes": len(kernel.asm.get("cubin", b"")),
-               **ptxas_report(kernel.asm["ptx"])}
+               **assembled[kernel.hash]}
         row["fits"] = row["shared_bytes"] <= HOPPER_MAX_SHARED_BYTES and row["cubin_bytes"] > 0
         row["warps_per_sm"] = resident_warps(row["registers"], row["shared_bytes"], row["num_warps"])
         rows.append(row)
-        print(f"{row['variant']:<42} {row['kernel']:<28} smem {row['shared_bytes']:>7} B  warps {row['num_warps']}"
+        print(f"{row['variant']:<52} {row['kernel']:<28} smem {row['shared_bytes']:>7} B  warps {row['num_warps']}"
               f"  regs {row['registers']:>3}  spills {row['spill_stores']}/{row['spill_loads']} B"
               f"  ~{row['warps_per_sm']} warps/SM{'' if row['fits'] else '  DOES NOT FIT'}", flush=True)
+    by_batch = batch_dependent(rows)
     report = {"triton": triton.__version__, "torch": torch.__version__, "target": "cuda sm_90",
-              "seconds": time.perf_counter() - started, "variants": labels, "kernels": rows, "failures": failures}
+              "seconds": time.perf_counter() - started, "variants": labels, "kernels": rows, "failures": failures,
+              "binaries": len(assembled), "batch_dependent": by_batch}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
-    bad = failures or [r for r in rows if not r["fits"]]
-    print(f"{len(rows)} kernels compiled for sm_90 with Triton {triton.__version__} in {report['seconds']:.0f} s; "
-          f"{len(failures)} variants failed, {sum(not r['fits'] for r in rows)} kernels do not fit")
+    bad = failures or by_batch or [r for r in rows if not r["fits"]]
+    print(f"{len(rows)} kernels ({len(assembled)} binaries) compiled for sm_90 with Triton {triton.__version__} in "
+          f"{report['seconds']:.0f} s; {len(failures)} variants failed, {sum(not r['fits'] for r in rows)} kernels "
+          f"do not fit, {len(by_batch)} variants compile differently at batch 1 and 256 {by_batch[:4]}")
     return 1 if bad else 0
 
 

@@ -42,6 +42,22 @@ def test_every_variant_compiles(report):
     assert {row["kernel"] for row in report["kernels"]} == KERNELS
 
 
+def test_every_blur_kernel_the_ops_accept_is_covered(report):
+    from srpose_fast.ops.decode import MAX_BLUR_KERNEL
+
+    for op in ("decode", "sr_head_decode"):
+        for method in ("dark", "dark_udp"):
+            covered = {int(v.split(" kb=")[1].split()[0]) for v in report["variants"]
+                       if v.startswith(f"{op} {method} flip=True float32 ")}
+            assert covered == set(range(1, MAX_BLUR_KERNEL + 1, 2)), (op, method)
+
+
+def test_compiled_kernels_do_not_depend_on_the_batch_size(report):
+    # batch 1 and 256 compile the same binaries (only the grid changes), so no batch size compiles anew
+    assert any(v.endswith(" N=256") for v in report["variants"])
+    assert report["batch_dependent"] == []
+
+
 def test_every_kernel_is_hopper_code_that_fits_the_shared_memory(report):
     for row in report["kernels"]:
         assert row["arch"] == "sm_90a" and row["cubin_bytes"] > 0, row
