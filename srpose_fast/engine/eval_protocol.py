@@ -57,8 +57,15 @@ def build_validator(config: TrainConfig, model) -> Callable[[nn.Module], dict]:
     """`validate(model) -> stats` on the config's validation set with its protocol; the set is read once,
     here, so that a missing file stops training before the first epoch. A progress bar as the config's
     `progress` says (None: on a terminal)."""
-    dataset = eval_dataset(model, config)
     progress = sys.stderr.isatty() if config.progress is None else config.progress
+    if getattr(model, "kind", "top_down") == "bottom_up":  # whole images, no boxes (SPEC.md section 6)
+        from ..data.bottomup import BottomUpCocoDataset
+        from .bottomup_evaluator import evaluate_bottomup
+
+        images = BottomUpCocoDataset(config.val_ann, config.val_images, keypoint_set=model.keypoint_set,
+                                     input_size=model.codec.input_size, train=False)
+        return lambda trained: evaluate_bottomup(trained, images, flip_test=config.flip_test, progress=progress)
+    dataset = eval_dataset(model, config)
 
     def validate(trained: nn.Module) -> dict[str, float]:
         return evaluate_with(trained, dataset, config, progress=progress)

@@ -346,9 +346,17 @@ class Trainer:
 
 
 def build_train_dataset(config: TrainConfig, model) -> Dataset:
-    """TopDownCocoDataset over the training file with SRPose's augmentation (set in the config)."""
+    """TopDownCocoDataset over the training file with SRPose's augmentation (set in the config); for a
+    bottom-up model, BottomUpCocoDataset with the original's (fixed) bottom-up augmentation."""
     from ..data.coco import TopDownCocoDataset
     from ..data.transforms import AugmentParams
+
+    if getattr(model, "kind", "top_down") == "bottom_up":
+        from ..data.bottomup import BottomUpCocoDataset
+
+        return BottomUpCocoDataset(config.train_ann, config.train_images, keypoint_set=model.keypoint_set,
+                                   input_size=model.codec.input_size, heatmap_size=model.codec.heatmap_size,
+                                   train=True, seed=config.seed)
 
     augment = AugmentParams(flip_prob=config.flip_prob, half_body_prob=config.half_body_prob,
                             half_body_min_joints=config.half_body_min_joints,

@@ -51,6 +51,15 @@ HEADS = {
     "simple": ({192: ((64, 48),)}, 2.0, (1.0,)),
 }
 
+# SPEC.md section 6 (bottom-up, 512x512): Adam 1.5e-3, warm-up 500 iterations from 0.001, x0.1 at 200 and 260,
+# 300 epochs, 24 per GPU, evaluated and checkpointed every 50 epochs with flip test (no boxes). The codec of each:
+# (input side, heatmap side, sigma, NMS kernel).
+BOTTOMUP = dict(optimizer="adam", lr=1.5e-3, weight_decay=0.0, warmup_iters=500, warmup_ratio=0.001,
+                lr_steps=(200, 260), lr_gamma=0.1, epochs=300, batch_size=24, grad_clip=None, keypoint_set="coco",
+                input_size=(512, 512), flip_test=True, val_interval=50, checkpoint_interval=50)
+BOTTOMUP_CODECS = {"bottomup_sr_hrnet_w32": (512, 512, 8.0, 11), "bottomup_sr_res50": (512, 512, 8.0, 5),
+                   "bottomup_simple_hrnet_w32": (512, 128, 2.0, 5), "bottomup_simple_res50": (512, 128, 2.0, 5)}
+
 
 def _row(model, *parts, **more):
     row = {"model": model}
@@ -74,6 +83,7 @@ TABLE = {
     "srpose_hrnet_w32_crowdpose.json": _row("srpose_hrnet_w32", SRPOSE_OPTIMISER, SRPOSE_AUGMENTATION, CROWDPOSE),
     # Not an original config: the CPU demo keeps SRPose's optimiser, augmentation and test settings on its
     # own schedule and crop size (lr, epochs, steps, warm-up length, batch and input size are its own).
+    **{f"{name}.json": _row(name, BOTTOMUP) for name in BOTTOMUP_CODECS},
     "srpose_demo.json": _row("srpose_demo", SRPOSE_AUGMENTATION, TEST_PROTOCOL, optimizer="adam", weight_decay=0.0,
                              warmup_ratio=0.001, lr_gamma=0.1, keypoint_set="coco", val_bbox_file=None),
 }
@@ -95,6 +105,10 @@ def test_config_matches_the_original(name):
     got = {key: getattr(config, key) for key in expected}
     assert got == expected
 
+    if config.model in BOTTOMUP_CODECS:
+        codec = build_without_weights(config.model, keypoint_set=config.keypoint_set, input_size=config.input_size).codec
+        assert (codec.input_size, codec.heatmap_size, codec.sigma, codec.nms_kernel) == BOTTOMUP_CODECS[config.model]
+        return
     spec = MODEL_SPECS[config.model]
     codec = build_without_weights(config.model, keypoint_set=config.keypoint_set, input_size=config.input_size).codec
     height, width = codec.input_size
