@@ -15,10 +15,14 @@ if not torch.cuda.is_available():
 
 @pytest.fixture
 def poison_kernel_outputs(monkeypatch):
-    """Every buffer the Triton launchers allocate starts as NaN: an element the kernels never write fails."""
+    """Every buffer the Triton launchers allocate starts as NaN: an element the kernels never write fails.
+    Returns `backends.poison_cuda_cache`, to call right before a CUDA C++ op (whose outputs come from the
+    allocator)."""
+    from backends import poison_cuda_cache
     from srpose_fast.kernels import launch
 
     monkeypatch.setattr(launch, "POISON_OUTPUTS", True)
+    return poison_cuda_cache
 
 
 @pytest.fixture

@@ -56,3 +56,12 @@ def assert_keypoints_close(keypoints, ref, tol, what=""):
     bad = ~(err <= tol)  # NaN on one side only fails too
     assert not bad.any(), (f"{what}: {int(bad.sum())} coordinates differ, worst {err[bad].max().item()} "
                            f"(tolerance there {tol[bad][err[bad].argmax()].item()}) at {bad.nonzero()[:4].tolist()}")
+
+
+def assert_decoded_close(keypoints, ref_keypoints, merged, method, blur_kernel, scale, what, *, keep_exact=False):
+    """Keypoints decoded from the (merged, float32) maps `merged` against the reference's: `reference_tolerance`
+    in heatmap pixels, in image pixels (`in_image_pixels`) where a transform was given (`scale` not None)."""
+    tol = reference_tolerance(merged, method, blur_kernel)[..., None].expand_as(keypoints)
+    if scale is not None:
+        tol = in_image_pixels(tol, ref_keypoints, method, merged.shape[-2:], scale, keep_exact=keep_exact)
+    assert_keypoints_close(keypoints, ref_keypoints, tol, what)

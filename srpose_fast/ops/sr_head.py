@@ -59,6 +59,7 @@ def sr_head(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, up
 
     Under autocast every backend computes in the autocast dtype, as torch's conv2d does.
     """
+    check_sr_head_inputs(x, weight, bias, upscale)
     chosen = resolve_backend(backend, x.device, op="sr_head", supported=SUPPORTED_BACKENDS)
     if chosen == "torch":
         return sr_head_reference(x, weight, bias, upscale)
@@ -67,7 +68,6 @@ def sr_head(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, up
         dtype = torch.get_autocast_dtype(x.device.type)
         x, weight = x.to(dtype), weight.to(dtype)
         bias = None if bias is None else bias.to(dtype)
-    check_sr_head_inputs(x, weight, bias, upscale)
     return fused_op("sr_head", chosen)(x, weight, bias, upscale)
 
 

@@ -1,23 +1,26 @@
-"""srpose_fast.ops.sr_head: the torch reference against an explicit formula, the Triton backend against
-the reference (forward and every gradient), the registered ops, and input validation.
+"""srpose_fast.ops.sr_head: the torch reference against an explicit formula, each fused backend (triton,
+cuda: tests/ops/conftest.py) against the reference (forward and every gradient), the registered ops, and
+input validation.
 
 Without a GPU the Triton kernels run under TRITON_INTERPRET=1 on CPU tensors (tests/conftest.py sets it);
-with one, the same tests run the compiled kernels on CUDA tensors.
+with one, the same tests run the compiled kernels on CUDA tensors, and the CUDA C++ kernels too.
 """
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from srpose_fast.ops.sr_head import SUPPORTED_BACKENDS, sr_head, sr_head_reference
+from srpose_fast.ops.registry import fused_op
+from srpose_fast.ops.sr_head import sr_head, sr_head_reference
 
+from backends import DEVICES
 from tolerances import assert_close_fp32 as close_fp32
 from tolerances import assert_within_twice_torch_error, exact_fp32_reference  # noqa: F401  (a fixture)
 
 pytest.importorskip("triton")
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+DEVICE = DEVICES["triton"]
 # (k, e, r) of the four SR heads in SRPose: converge[0..2] and the final x4 head.
 MODEL_CONFIGS = [(3, 16, 8), (5, 8, 4), (7, 4, 2), (9, 4, 4)]
 
@@ -68,50 +71,50 @@ def test_reference_matches_explicit_formula():
     torch.testing.assert_close(sr_head(x, weight, bias, r), expected, rtol=1e-12, atol=1e-12)  # auto on CPU
 
 
-def test_triton_is_a_supported_backend():
-    assert "triton" in SUPPORTED_BACKENDS
+# --- each fused backend against the reference ----------------------------------------------------
 
-
-# --- Triton backend against the reference ---------------------------------------------------------
-
-def check_triton_against_reference(n, joints, e, k, r, h, w, *, with_bias=True, seed=0):
-    x, weight, bias = make_inputs(n, joints, e, k, r, h, w, seed=seed)
+def check_against_reference(backend, poison, n, joints, e, k, r, h, w, *, with_bias=True, seed=0, dtype=torch.float32):
+    device = DEVICES[backend]
+    x, weight, bias = make_inputs(n, joints, e, k, r, h, w, dtype=dtype, device=device, seed=seed)
     bias = bias if with_bias else None
-    grad_out = torch.randn(n, joints, r * h, r * w, generator=torch.Generator().manual_seed(seed + 1)).to(DEVICE)
-    got = forward_and_grads(lambda a, b, c: sr_head(a, b, c, r, backend="triton"), x, weight, bias, grad_out)
+    grad_out = torch.randn(n, joints, r * h, r * w, generator=torch.Generator().manual_seed(seed + 1)).to(device, dtype)
+    poison()
+    got = forward_and_grads(lambda a, b, c: sr_head(a, b, c, r, backend=backend), x, weight, bias, grad_out)
     want = forward_and_grads(lambda a, b, c: sr_head_reference(a, b, c, r), x, weight, bias, grad_out)
     for name, g, ref in zip(("out", "grad_x", "grad_weight", "grad_bias"), got, want):
-        assert g.shape == ref.shape and g.dtype == ref.dtype, name
+        assert g.shape == ref.shape and g.dtype == ref.dtype and g.is_contiguous(), name
         close_fp32(g, ref, name)
 
 
 @pytest.mark.parametrize("k,e,r", MODEL_CONFIGS)
 @pytest.mark.parametrize("n,joints,h,w", [(1, 17, 5, 3), (2, 3, 6, 4)])
-def test_triton_matches_reference_model_configs(k, e, r, n, joints, h, w):
-    check_triton_against_reference(n, joints, e, k, r, h, w)
+def test_matches_reference_model_configs(fused_backend, poison_kernel_outputs, k, e, r, n, joints, h, w):
+    check_against_reference(fused_backend, poison_kernel_outputs, n, joints, e, k, r, h, w)
 
 
-def test_triton_without_bias():
-    check_triton_against_reference(2, 3, 4, 5, 2, 4, 3, with_bias=False)
+def test_without_bias(fused_backend, poison_kernel_outputs):
+    check_against_reference(fused_backend, poison_kernel_outputs, 2, 3, 4, 5, 2, 4, 3, with_bias=False)
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     k=st.sampled_from([1, 3, 5]), e=st.integers(1, 5), r=st.integers(1, 3), joints=st.integers(1, 4),
     n=st.integers(1, 2), h=st.integers(1, 6), w=st.integers(1, 6), with_bias=st.booleans(),
 )
-def test_triton_matches_reference_random_shapes(k, e, r, joints, n, h, w, with_bias):
-    check_triton_against_reference(n, joints, e, k, r, h, w, with_bias=with_bias)
+def test_matches_reference_random_shapes(fused_backend, poison_kernel_outputs, k, e, r, joints, n, h, w, with_bias):
+    check_against_reference(fused_backend, poison_kernel_outputs, n, joints, e, k, r, h, w, with_bias=with_bias)
 
 
-def test_triton_non_contiguous_inputs_and_broadcast_grad():
+def test_non_contiguous_inputs_and_broadcast_grad(fused_backend, poison_kernel_outputs):
     n, joints, e, k, r, h, w = 2, 3, 4, 3, 2, 5, 4
-    x, weight, bias = make_inputs(n, joints, e, k, r, h, w)
+    x, weight, bias = make_inputs(n, joints, e, k, r, h, w, device=DEVICES[fused_backend])
     x = x.to(memory_format=torch.channels_last)
     weight = weight.transpose(2, 3).contiguous().transpose(2, 3)  # same values, permuted strides
     results = []
-    for fn in (lambda a, b, c: sr_head(a, b, c, r, backend="triton"), lambda a, b, c: sr_head_reference(a, b, c, r)):
+    for fn in (lambda a, b, c: sr_head(a, b, c, r, backend=fused_backend),
+               lambda a, b, c: sr_head_reference(a, b, c, r)):
         leaves = [t.detach().clone().requires_grad_() for t in (x, weight, bias)]
+        poison_kernel_outputs()
         out = fn(*leaves)
         out.sum().backward()  # grad_out is an expanded scalar: every stride is 0
         results.append((out.detach(), *(t.grad for t in leaves)))
@@ -121,15 +124,15 @@ def test_triton_non_contiguous_inputs_and_broadcast_grad():
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("k,e,r", [(3, 16, 8), (9, 4, 4)])
-def test_triton_low_precision(dtype, k, e, r):
-    """Judged as flash-attention does: against an fp64 oracle on the same (rounded) inputs, the kernel's
-    error is at most twice that of the torch op run in `dtype`, plus one unit of `dtype` at the output's
-    scale. That unit is needed under the interpreter, whose fp32 -> bf16 cast truncates instead of
-    rounding to nearest (a GPU rounds); it is far below the O(1) error of a wrong index or tap."""
+def test_low_precision(fused_backend, poison_kernel_outputs, dtype, k, e, r):
+    """Judged as flash-attention does (tests/tolerances.py), plus one unit of `dtype` at the output's scale:
+    the kernels round their fp32 result once (<= 0.5 ulp), and under the interpreter the fp32 -> bf16 cast
+    truncates instead of rounding to nearest; far below the O(1) error of a wrong index or tap."""
     n, joints, h, w = 2, 3, 5, 4
-    x, weight, bias = make_inputs(n, joints, e, k, r, h, w, dtype=dtype)
-    grad_out = torch.randn(n, joints, r * h, r * w, generator=torch.Generator().manual_seed(7)).to(DEVICE, dtype)
-    got = forward_and_grads(lambda a, b, c: sr_head(a, b, c, r, backend="triton"), x, weight, bias, grad_out)
+    x, weight, bias = make_inputs(n, joints, e, k, r, h, w, dtype=dtype, device=DEVICES[fused_backend])
+    grad_out = torch.randn(n, joints, r * h, r * w, generator=torch.Generator().manual_seed(7)).to(x.device, dtype)
+    poison_kernel_outputs()
+    got = forward_and_grads(lambda a, b, c: sr_head(a, b, c, r, backend=fused_backend), x, weight, bias, grad_out)
     low = forward_and_grads(lambda a, b, c: sr_head_reference(a, b, c, r), x, weight, bias, grad_out)
     exact = forward_and_grads(lambda a, b, c: sr_head_reference(a, b, c, r),
                               *(t.double() for t in (x, weight, bias, grad_out)))
@@ -137,7 +140,6 @@ def test_triton_low_precision(dtype, k, e, r):
     for name, g, lo, ex in zip(("out", "grad_x", "grad_weight", "grad_bias"), got, low, exact):
         assert g.dtype == dtype, name
         assert_within_twice_torch_error(name, g, lo, ex, slack=eps * ex.abs().max().item())
-
 
 
 # --- registered ops -------------------------------------------------------------------------------
@@ -149,41 +151,42 @@ def test_triton_low_precision(dtype, k, e, r):
 CPU_OPCHECK_UTILS = ("test_schema", "test_autograd_registration", "test_faketensor")
 
 
-def opcheck_cases():
-    x, weight, bias = make_inputs(2, 3, 4, 3, 2, 4, 3)
-    grad_out = torch.randn(2, 3, 8, 6).to(DEVICE)
+def opcheck_cases(backend):
+    device = DEVICES[backend]
+    x, weight, bias = make_inputs(2, 3, 4, 3, 2, 4, 3, device=device)
+    grad_out = torch.randn(2, 3, 8, 6).to(device)
+    forward, backward = fused_op("sr_head", backend).default, fused_op("sr_head_backward", backend).default
     return [
-        (torch.ops.srpose_fast.sr_head_triton.default, (x, weight, bias, 2)),
-        (torch.ops.srpose_fast.sr_head_triton.default, (x.requires_grad_(), weight.requires_grad_(), None, 2)),
-        (torch.ops.srpose_fast.sr_head_backward_triton.default, (grad_out, x.detach(), weight.detach(), 2)),
-        # the fake's grad_x must be contiguous like the kernel's, whatever x's strides (it kept channels-last)
-        (torch.ops.srpose_fast.sr_head_backward_triton.default,
-         (grad_out, x.detach().to(memory_format=torch.channels_last), weight.detach(), 2)),
+        (forward, (x, weight, bias, 2)),
+        (forward, (x.requires_grad_(), weight.requires_grad_(), None, 2)),
+        (backward, (grad_out, x.detach(), weight.detach(), 2)),
+        # the fake's grad_x must be contiguous like the kernels', whatever x's strides (it kept channels-last)
+        (backward, (grad_out, x.detach().to(memory_format=torch.channels_last), weight.detach(), 2)),
     ]
 
 
-def test_opcheck():
-    for op, args in opcheck_cases():
-        utils = CPU_OPCHECK_UTILS if DEVICE == "cpu" else ("test_schema", "test_autograd_registration",
-                                                           "test_faketensor", "test_aot_dispatch_dynamic")
+def test_opcheck(fused_backend):
+    utils = CPU_OPCHECK_UTILS if DEVICES[fused_backend] == "cpu" else CPU_OPCHECK_UTILS + ("test_aot_dispatch_dynamic",)
+    for op, args in opcheck_cases(fused_backend):
         torch.library.opcheck(op, args, test_utils=utils)
 
 
-def test_compile_fullgraph_smoke():
+def test_compile_fullgraph_smoke(fused_backend):
     # backend="eager": Dynamo traces sr_head into one graph (no break) using the registered fake;
     # the aot/inductor backends need real kernels (see above) and are tested on CUDA.
     n, joints, e, k, r, h, w = 1, 2, 3, 3, 2, 4, 3
-    x, weight, bias = make_inputs(n, joints, e, k, r, h, w)
-    compiled = torch.compile(lambda a, b, c: sr_head(a, b, c, r, backend="triton"), fullgraph=True, backend="eager")
+    x, weight, bias = make_inputs(n, joints, e, k, r, h, w, device=DEVICES[fused_backend])
+    compiled = torch.compile(lambda a, b, c: sr_head(a, b, c, r, backend=fused_backend), fullgraph=True,
+                             backend="eager")
     close_fp32(compiled(x, weight, bias), sr_head_reference(x, weight, bias, r), "compiled out")
 
 
 @pytest.mark.cuda
-def test_compile_fullgraph_inductor_cuda():
+def test_compile_fullgraph_inductor_cuda(fused_backend):
     n, joints, e, k, r, h, w = 2, 17, 4, 9, 4, 16, 12
     x, weight, bias = make_inputs(n, joints, e, k, r, h, w, device="cuda")
     grad_out = torch.randn(n, joints, r * h, r * w, device="cuda")
-    compiled = torch.compile(lambda a, b, c: sr_head(a, b, c, r, backend="triton"), fullgraph=True)
+    compiled = torch.compile(lambda a, b, c: sr_head(a, b, c, r, backend=fused_backend), fullgraph=True)
     got = forward_and_grads(compiled, x, weight, bias, grad_out)
     want = forward_and_grads(lambda a, b, c: sr_head_reference(a, b, c, r), x, weight, bias, grad_out)
     for name, g, ref in zip(("out", "grad_x", "grad_weight", "grad_bias"), got, want):
@@ -192,16 +195,10 @@ def test_compile_fullgraph_inductor_cuda():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("k,e,r", MODEL_CONFIGS)
-def test_triton_cuda_model_sizes(k, e, r):
+def test_model_sizes_cuda(fused_backend, poison_kernel_outputs, k, e, r):
     # The model's real map sizes (64x48 input for the x4 head, 8x6..32x24 elsewhere), batch 4.
     h, w = (64, 48) if (k, e, r) == (9, 4, 4) else (32 // r * 2, 24 // r * 2)
-    check_triton_against_reference(4, 17, e, k, r, h, w)
-
-
-@pytest.mark.cuda
-def test_auto_picks_triton_on_cuda():
-    from srpose_fast.ops.backend import resolve_backend
-    assert resolve_backend("auto", torch.device("cuda"), op="sr_head", supported=SUPPORTED_BACKENDS) in ("triton", "cuda")
+    check_against_reference(fused_backend, poison_kernel_outputs, 4, 17, e, k, r, h, w)
 
 
 # --- input validation -----------------------------------------------------------------------------
@@ -221,12 +218,11 @@ def bad_input_cases():
     ]
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
 @pytest.mark.parametrize("case", bad_input_cases(), ids=lambda c: c[0])
-def test_bad_inputs_raise_value_error(backend, case):
+def test_bad_inputs_raise_value_error(any_backend, case):
     _, args, message = case
-    with pytest.raises(ValueError, match=message):
-        sr_head(*args, backend=backend)
+    with pytest.raises(ValueError, match=f"sr_head: .*{message}"):
+        sr_head(*args, backend=any_backend)
 
 
 def test_triton_rejects_float64_and_mixed_dtypes():
