@@ -4,6 +4,7 @@ layouts, and the three zoo models built on it."""
 from __future__ import annotations
 
 import math
+import sys
 from collections import OrderedDict
 
 import pytest
@@ -200,15 +201,30 @@ def test_original_layout_checkpoint_loads_strictly(tmp_path):
     assert all(torch.equal(loaded[key], value) for key, value in backbone.items())
 
 
-def test_imagenet_checkpoint_drops_the_classification_head(tmp_path):
-    """HRFormer's ImageNet release: {"model": the classifier's state dict, ...training state}. The pose
-    backbone takes every backbone key; the head's keys, and for a single-scale model the last module's
-    fuse rows 1..3, are ignored by name."""
+class CfgNode(dict):
+    """yacs's config node, which HRFormer's (Swin-derived) training script saves next to the weights."""
+
+
+CfgNode.__module__ = "yacs.config"
+
+
+def test_imagenet_checkpoint_drops_the_classification_head(tmp_path, monkeypatch):
+    """HRFormer's ImageNet release: {"model": the classifier's state dict, "config": its yacs config,
+    ...training state}. The pose backbone takes every backbone key; the head's keys, and for a single-scale
+    model the last module's fuse rows 1..3, are ignored by name. The config (a class a weights-only load
+    refuses) is read as an inert placeholder."""
     backbone, head = original_backbone_keys(), imagenet_head_keys()
     values = random_tensors({**backbone, **head})
     path = tmp_path / "hrt_small.pth"
+    yacs, config_module = type(sys)("yacs"), type(sys)("yacs.config")
+    yacs.config, config_module.CfgNode = config_module, CfgNode
+    monkeypatch.setitem(sys.modules, "yacs", yacs)
+    monkeypatch.setitem(sys.modules, "yacs.config", config_module)
     torch.save({"model": values, "optimizer": {"state": {}, "param_groups": []}, "lr_scheduler": {"last_epoch": 300},
-                "max_accuracy": 81.0, "epoch": 299}, path)
+                "max_accuracy": 81.0, "epoch": 299, "config": CfgNode({"MODEL": CfgNode({"NAME": "hrt_small"})})},
+               path)
+    monkeypatch.delitem(sys.modules, "yacs.config")
+    monkeypatch.delitem(sys.modules, "yacs")
     unused_rows = [key for key in backbone if key.startswith("stage4.1.fuse_layers.")
                    and not key.startswith("stage4.1.fuse_layers.0.")]
     for multiscale, ignored in ((True, head), (False, [*head, *unused_rows])):

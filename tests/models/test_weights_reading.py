@@ -101,3 +101,37 @@ def test_missing_file_and_folder_are_named(tmp_path):
         read_file(tmp_path / "nothing.pth")
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         read_file(tmp_path)
+
+
+class CfgNode(dict):
+    """yacs's config node (a dict subclass with attributes), as HRFormer's and Swin's ImageNet files store it."""
+
+    created = 0
+
+    def __init__(self, values=None):
+        super().__init__(values or {})
+        CfgNode.created += 1
+        self.__dict__["_immutable"] = True
+
+
+CfgNode.__module__ = "yacs.config"
+
+
+def test_a_dict_subclass_the_weights_only_unpickler_cannot_fill_is_read_into_a_placeholder(tmp_path, monkeypatch):
+    package, module = type(sys)("yacs"), type(sys)("yacs.config")
+    package.config, module.CfgNode = module, CfgNode
+    monkeypatch.setitem(sys.modules, "yacs", package)
+    monkeypatch.setitem(sys.modules, "yacs.config", module)
+    path = tmp_path / "hrt_small.pth"
+    config = CfgNode({"MODEL": CfgNode({"NAME": "hrt_small"}), "TRAIN": {"EPOCHS": 300}})
+    torch.save({"model": {"conv1.weight": torch.arange(4.0)}, "config": config, "epoch": 299}, path)
+    monkeypatch.delitem(sys.modules, "yacs.config")
+    monkeypatch.delitem(sys.modules, "yacs")
+    with pytest.raises(pickle.UnpicklingError):  # what the plain weights-only load does with this file
+        torch.load(path, weights_only=True)
+    created = CfgNode.created
+    checkpoint = read_file(path)
+    assert CfgNode.created == created, "a class named by the file was instantiated"
+    assert isinstance(checkpoint["config"], Placeholder) and checkpoint["config"].qualified_name == "yacs.config.CfgNode"
+    assert checkpoint["config"]["MODEL"]["NAME"] == "hrt_small" and checkpoint["config"].state == {"_immutable": True}
+    assert torch.equal(checkpoint["model"]["conv1.weight"], torch.arange(4.0)) and checkpoint["epoch"] == 299

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..weights.errors import CheckpointMismatchError
+from ..weights.reading import read_file
 
 WRAPPER_KEYS = ("state_dict", "model", "module")
 # Classification heads: torchvision/timm ResNet `fc`; HRNet's and HRFormer's ImageNet heads (both
@@ -54,9 +55,7 @@ def load_pretrained(module: nn.Module, path: str | Path, *, strict: bool = True)
     file lacks keep their initial values (with a warning); shape mismatches raise either way.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
-    raw = _unwrap(torch.load(path, map_location="cpu", weights_only=True), path)
+    raw = _unwrap(read_file(path), path)  # weights-only, with placeholders for the metadata other projects keep
 
     ignored: list[str] = []
     entries = {}  # our key -> (file key, tensor)

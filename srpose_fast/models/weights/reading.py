@@ -4,12 +4,18 @@ for the metadata other projects store next to the weights.
 mmengine checkpoints (mmpose 1.x) keep numpy arrays in `meta.dataset_meta` and HistoryBuffer objects in
 `message_hub`, which the weights-only unpickler refuses. Those files are read by the same unpickler
 with numpy's array and scalar globals allowed (they rebuild arrays from bytes) and every other class the
-file names replaced by an inert placeholder that only stores what it is given. Nothing is ever fully
-unpickled; a file that calls into modules torch blocks outright (os, sys, subprocess, ...) is refused.
+file names replaced by an inert placeholder that only stores what it is given. A few files hold objects
+that the weights-only unpickler cannot fill even then: HRFormer's and Swin's ImageNet checkpoints store
+their yacs config, a dict subclass. Those are read by a restricted unpickler that resolves the same
+names (torch's tensor rebuilders, OrderedDict, numpy's) and turns every other name into a placeholder, so
+that nothing named by the file is imported or run either. Nothing is ever fully unpickled; a file that
+calls into modules torch blocks outright (os, sys, subprocess, ...) is refused.
 """
 from __future__ import annotations
 
+import collections
 import pickle
+import types
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +24,9 @@ import torch
 from .errors import CheckpointError
 
 
-class Placeholder:
+class Placeholder(dict):
     """Stands in for a class the checkpoint names but that is not needed (or not installed): keeps the
-    constructor arguments and pickled state as plain data and runs nothing."""
+    constructor arguments, the pickled state and, for a mapping, its items as plain data, and runs nothing."""
 
     qualified_name = "?"
 
@@ -59,9 +65,29 @@ def _allow_list(unsafe: list[str]) -> list:
         if name in numpy_names:
             allowed.append((numpy_names[name], name))
         else:
-            stand_in = type(name.rsplit(".", 1)[-1], (Placeholder,), {"qualified_name": name})
-            allowed.append((stand_in, name))
+            allowed.append((_stand_in(name), name))
     return allowed
+
+
+def _stand_in(name: str) -> type:
+    return type(name.rsplit(".", 1)[-1], (Placeholder,), {"qualified_name": name})
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only torch's tensor rebuilders, OrderedDict and numpy's array globals; any other name the
+    file gives becomes a placeholder class (never imported). torch.load subclasses it and resolves storages."""
+
+    known = {"collections.OrderedDict": collections.OrderedDict,
+             "torch._utils._rebuild_tensor_v2": torch._utils._rebuild_tensor_v2,
+             "torch._utils._rebuild_parameter": torch._utils._rebuild_parameter, **_numpy_globals()}
+
+    def find_class(self, module: str, name: str):
+        qualified = f"{module}.{name}"
+        return self.known.get(qualified) or _stand_in(qualified)
+
+
+_RESTRICTED_PICKLE = types.SimpleNamespace(__name__="restricted_pickle", Unpickler=_RestrictedUnpickler,
+                                           load=lambda file, **kwargs: _RestrictedUnpickler(file, **kwargs).load())
 
 
 def _first_line(err: BaseException, containing: str = "") -> str:
@@ -97,8 +123,13 @@ def read_file(path: str | Path) -> object:
         try:
             with torch.serialization.safe_globals(_allow_list(unsafe)):
                 return torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:  # torch blocks some modules (os, sys, ...) whatever the allow-list
-            raise _refused(path, err) from err
+        except pickle.UnpicklingError as err:
+            if "GLOBAL" in str(err):  # torch blocks some modules (os, sys, ...) whatever the allow-list
+                raise _refused(path, err) from err
+            try:  # a container the weights-only unpickler cannot fill (a dict subclass): placeholders
+                return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RESTRICTED_PICKLE)
+            except Exception as inner:
+                raise _unreadable(path, inner) from inner
         except Exception as err:
             raise _unreadable(path, err) from err
     except Exception as err:  # torch raises RuntimeError, EOFError, ... for damaged files
