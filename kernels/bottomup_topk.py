@@ -169,5 +169,5 @@ def bottomup_topk_forward(outputs: torch.Tensor, second: torch.Tensor | None, fl
             outputs, second, flips, merged, partial, tickets, values, locations, tags,
             joints, height, width, tiles_x, tiles, *outputs.stride(),
             HAS_SECOND=has_second, MIRROR=mirror, PAD=nms_padding, TOPK=top_k, TAGS=tag_dim,
-            BH=block_rows, BW=block_cols, CHUNK=MERGE_CHUNK, num_warps=8)
+            BH=block_rows, BW=block_cols, CHUNK=MERGE_CHUNK, num_warps=16)
     return merged, values, locations, tags

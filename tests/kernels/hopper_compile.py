@@ -123,9 +123,10 @@ def variants(quick: bool):
     """(label, call) for every launcher variant the ops accept: SR head configurations x dtypes x batch 1 and
     256 (forward and backward); decode and the heatmap-free path for every method, flip, dtype, batch, and
     every blur kernel up to MAX_BLUR_KERNEL (all of them with flip in float32; with the other dtypes and
-    without flip at the default 11); the loss for its targets, output sizes and dtypes. `quick` keeps one
+    without flip at the default 11); the loss for its targets, output sizes and dtypes; the bottom-up top-k
+    for each NMS padding, flip mode and dtype. `quick` keeps one
     of each kernel and method. Inputs are uninitialised: nothing runs, only the shapes matter."""
-    from srpose_fast.kernels import decode, multi_stage_loss, sr_head, sr_head_decode
+    from srpose_fast.kernels import bottomup_topk, decode, multi_stage_loss, sr_head, sr_head_decode
     from srpose_fast.ops.decode import MAX_BLUR_KERNEL
 
     dtypes = ["float32", "bfloat16"] if quick else list(DTYPES)
@@ -171,6 +172,17 @@ def variants(quick: bool):
                                    sr_head_decode.sr_head_decode_forward(emb, weight, bias, r, emb if f else None,
                                                                          flip_indices if f else None,
                                                                          m != "dark_udp", m, kb, c, s)))
+
+    # bottom-up flip merge + NMS + top-k: NMS padding 5 (HRNet-W32) and 2 (ResNet-50); the flipped outputs from
+    # the network (mirror), already resized and flipped back (stride-4 heads), or none; top-30
+    for pad in ((5,) if quick else (5, 2)):
+        for mode in (("mirror",) if quick else ("mirror", "resized", "none")):
+            for dtype in (["float32"] if quick else dtypes):
+                for n in batches:
+                    outputs = empty(n, 2 * JOINTS, 64, 96, dtype=dtype)
+                    yield (f"bottomup_topk pad={pad} {mode} {dtype} N={n}",
+                           lambda o=outputs, pad=pad, mode=mode: bottomup_topk.bottomup_topk_forward(
+                               o, None if mode == "none" else o, flip_indices, mode == "mirror", pad, 30))
 
     full_h, full_w = LOSS_SIZES[-1]
     for method in ("msra", "unbiased", "udp"):
