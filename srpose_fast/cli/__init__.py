@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, convert, demo, evaluate, models, predict, quantization, score, train
-from .errors import one_line, user_errors
+from . import bench, convert, demo, evaluate, export, models, predict, quantization, score, train
+from .errors import one_line, one_line_warnings, user_errors
 
 # In the order `srpose-fast --help` lists them.
-COMMANDS = (models, train, evaluate, score, predict, convert, quantization, bench, demo)
+COMMANDS = (models, train, evaluate, score, predict, export, convert, quantization, bench, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with one_line_warnings(f"srpose-fast {args.command}", enabled=not args.debug):
+            return args.func(args)
     except Exception as err:
         if args.debug or not isinstance(err, user_errors()):
             raise

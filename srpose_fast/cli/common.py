@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from ..codecs.conventions import DECODE_METHODS
 from ..keypoint_sets import KEYPOINT_SETS
@@ -63,3 +64,11 @@ def load_model(args: argparse.Namespace, ann_file=None):
     model.set_backend(args.backend)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), config
+
+
+def warn_if_random_weights(args: argparse.Namespace) -> None:
+    """A warning when the model about to run has no --checkpoint: zoo models are built with random weights.
+    Called once the command's inputs are checked, right before the model runs (an error before stays one line)."""
+    if not args.checkpoint:
+        warnings.warn(f"no --checkpoint: {args.config} runs on random weights; its keypoints and scores mean "
+                      f"nothing (and change from run to run)", stacklevel=2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_model_args, config_of, load_model
+from .common import add_model_args, config_of, load_model, warn_if_random_weights
 from .score import add_benchmark_args
 
 
@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = eval_dataset(model, protocol, ann=ann, images=images, detections=args.detections,
                            gt_boxes=args.gt_boxes)
     benchmark = args.dataset or benchmark_of(dataset)
+    warn_if_random_weights(args)
     stats = evaluate_with(model, dataset, protocol, method=args.method, flip_test=not args.no_flip,
                           batch_size=args.batch_size, out_dir=args.out, benchmark=benchmark, gt_file=args.mpii_gt)
     print(scores_markdown(benchmark, stats, title=f"{Path(ann).name}, {benchmark}, decoder {args.method}"))
@@ -41,6 +42,7 @@ def _run_bottom_up(args: argparse.Namespace, model, ann, images) -> int:
         raise ValueError(f"{args.config} is a bottom-up model: it finds the people itself, --detections does not apply")
     dataset = BottomUpCocoDataset(ann, images, keypoint_set=model.keypoint_set, input_size=model.codec.input_size,
                                   train=False)
+    warn_if_random_weights(args)
     stats = evaluate_bottomup(model, dataset, flip_test=not args.no_flip, backend=args.backend, out_dir=args.out)
     benchmark = benchmark_of(dataset)
     print(scores_markdown(benchmark, stats, title=f"{Path(ann).name}, {benchmark}, bottom-up"))

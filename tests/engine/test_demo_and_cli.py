@@ -9,7 +9,7 @@ import torch
 from srpose_fast.cli import main
 from srpose_fast.data.synthetic import generate_synthetic_coco
 from srpose_fast.engine.demo import run_demo
-from srpose_fast.engine.predict import parse_boxes, predict_image
+from srpose_fast.engine.predict import predict_image
 from srpose_fast.models import build_model
 
 COCO_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
@@ -30,7 +30,8 @@ def test_predict_writes_keypoints_json_and_overlay(tmp_path):
     ann = generate_synthetic_coco(tmp_path / "data", num_images=1, split="val", seed=3, progress=False)
     image = next((tmp_path / "data" / "images" / "val").iterdir())
     model = build_model("srpose_demo").eval()
-    results = predict_image(model, image, [[10, 20, 80, 150], [0, 0, 191, 255]], out_dir=tmp_path / "out")
+    with pytest.warns(DeprecationWarning, match="predict_poses"):
+        results = predict_image(model, image, [[10, 20, 80, 150], [0, 0, 191, 255]], out_dir=tmp_path / "out")
     assert len(results) == 2 and len(results[0]["keypoints"]) == 17
     saved = json.loads((tmp_path / "out" / f"{image.stem}_keypoints.json").read_text())
     assert saved == results
@@ -38,12 +39,13 @@ def test_predict_writes_keypoints_json_and_overlay(tmp_path):
     assert ann.is_file()
 
 
-def test_boxes_outside_the_image_are_refused():
-    with pytest.raises(ValueError, match="outside"):
-        parse_boxes([[500, 500, 10, 10]], width=192, height=256)
-    with pytest.raises(ValueError, match="at least one"):
-        parse_boxes([], width=192, height=256)
-    np.testing.assert_allclose(parse_boxes([[-10, -10, 50, 50]], 192, 256), [[0, 0, 40, 40]])
+def test_boxes_outside_the_image_are_refused(tmp_path):
+    generate_synthetic_coco(tmp_path / "data", num_images=1, split="val", seed=3, progress=False)
+    image = next((tmp_path / "data" / "images" / "val").iterdir())
+    model = build_model("srpose_demo").eval()
+    for boxes in ([[500, 500, 10, 10]], []):
+        with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="boxes inside the 192x256 image"):
+            predict_image(model, image, boxes)
 
 
 def test_cli_models_lists_the_zoo(capsys):
