@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from cli_checks import one_line_error
 from srpose_fast.cli import main
 from srpose_fast.data.synthetic_multi import generate_synthetic_bottomup
 from srpose_fast.engine.coco_metrics import STAT_NAMES
@@ -19,12 +20,6 @@ def multi_person(tmp_path_factory):
     return ann, root / "images" / "val"
 
 
-def _one_line_error(capsys, command):
-    err = capsys.readouterr().err
-    assert err.startswith(f"srpose-fast {command}: error:") and err.count("\n") == 1, err
-    return err
-
-
 def test_eval_scores_every_image(multi_person, tmp_path, capsys):
     ann, images = multi_person
     assert main(["eval", "bottomup_demo", "--ann", str(ann), "--images", str(images), "--out", str(tmp_path),
@@ -35,7 +30,7 @@ def test_eval_scores_every_image(multi_person, tmp_path, capsys):
     assert "bottom-up" in capsys.readouterr().out
     assert main(["eval", "bottomup_demo", "--ann", str(ann), "--images", str(images), "--out", str(tmp_path),
                  "--detections", str(ann)]) == 2
-    assert "--detections does not apply" in _one_line_error(capsys, "eval")
+    assert "--detections does not apply" in one_line_error(capsys, "eval")
 
 
 def test_predict_finds_people_without_boxes(multi_person, tmp_path, capsys):
@@ -48,4 +43,4 @@ def test_predict_finds_people_without_boxes(multi_person, tmp_path, capsys):
     assert (tmp_path / "overlays" / image.name).exists()
     assert all(len(p["keypoints"]) == 17 for p in people)
     assert main(["predict", "bottomup_demo", str(image), "--boxes", "[[1, 1, 20, 20]]"]) == 2
-    assert "--boxes does not apply" in _one_line_error(capsys, "predict")
+    assert "--boxes does not apply" in one_line_error(capsys, "predict")

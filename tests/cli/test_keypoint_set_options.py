@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from cli_checks import one_line_error
 from mpii_fixtures import write_mpii
 from scoring_fixtures import crowdpose_fixture
 from srpose_fast.cli import main
@@ -31,12 +32,6 @@ def crowdpose(tmp_path):
     return ann, images
 
 
-def _one_line_error(capsys, command):
-    err = capsys.readouterr().err
-    assert err.startswith(f"srpose-fast {command}: error:") and err.count("\n") == 1, err
-    return err
-
-
 def test_eval_takes_the_annotation_files_keypoint_set(crowdpose, tmp_path, capsys):
     ann, images = crowdpose
     assert main(["eval", "srpose_demo", "--ann", str(ann), "--images", str(images), "--out", str(tmp_path / "cp"),
@@ -55,7 +50,7 @@ def test_eval_takes_the_annotation_files_keypoint_set(crowdpose, tmp_path, capsy
 
     # Naming another set is one line that says what does not fit.
     assert main(["eval", "srpose_demo", "--keypoint-set", "coco", "--ann", str(ann), "--images", str(images)]) == 2
-    assert "14 keypoints" in _one_line_error(capsys, "eval")
+    assert "14 keypoints" in one_line_error(capsys, "eval")
 
 
 def test_predict_takes_keypoint_set(crowdpose, tmp_path, capsys):
@@ -75,10 +70,10 @@ def test_quantization_takes_the_annotation_files_keypoint_set(crowdpose, tmp_pat
     capsys.readouterr()
     mpii = write_mpii(tmp_path / "mpii")
     assert main(["quantization", "--ann", str(mpii.ann), "--out", str(tmp_path / "q2")]) == 2
-    assert "MPII layout" in _one_line_error(capsys, "quantization")
+    assert "MPII layout" in one_line_error(capsys, "quantization")
     (tmp_path / "odd.json").write_text(json.dumps({"images": [], "annotations": [{"id": 1, "keypoints": [0] * 30}]}))
     assert main(["quantization", "--ann", str(tmp_path / "odd.json"), "--out", str(tmp_path / "q3")]) == 2
-    assert "10 keypoints per person" in _one_line_error(capsys, "quantization")
+    assert "10 keypoints per person" in one_line_error(capsys, "quantization")
 
 
 class _Built(Exception):
