@@ -124,7 +124,10 @@ def top_k(nms_heatmaps: torch.Tensor, tags: Sequence[torch.Tensor], k: int
     kth = flat.topk(k, dim=1).values[:, -1:]
     equal = flat == kth
     chosen = (flat > kth) | (equal & (equal.cumsum(dim=1) <= k - (flat > kth).sum(dim=1, keepdim=True)))
-    index = chosen.nonzero()[:, 1].view(n * joints, k)  # exactly k a map, in flat order
+    index = chosen.nonzero()[:, 1]  # exactly k a map, in flat order, unless a map holds NaN
+    if index.numel() != n * joints * k:
+        raise ValueError("bottom-up decoding: the heatmaps hold NaN (maps must be finite)")
+    index = index.view(n * joints, k)
     values, order = torch.sort(flat.gather(1, index), dim=1, descending=True, stable=True)
     index = index.gather(1, order)
     tag_k = torch.stack([t.reshape(n * joints, height * width).gather(1, index) for t in tags], dim=-1)

@@ -32,6 +32,8 @@ def test_top_k_orders_by_value_then_lowest_flat_index():
     assert top_k(nms(MAP[None, None], 3, 1), tags, 2)[1][0, 0].tolist() == [[1, 1], [0, 4]]
     with pytest.raises(ValueError, match="at least 26 pixels"):
         top_k(MAP[None, None], tags, 26)
+    with pytest.raises(ValueError, match="hold NaN"):
+        top_k(torch.where(MAP == 0.9, float("nan"), MAP)[None, None], tags, 3)
 
 
 def test_nms_window_size():
