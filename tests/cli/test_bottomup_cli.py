@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from bottomup_fixtures import write_bottomup_set
 from cli_checks import one_line_error
 from srpose_fast.cli import main
-from srpose_fast.data.synthetic_multi import generate_synthetic_bottomup
 from srpose_fast.engine.coco_metrics import STAT_NAMES
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
@@ -14,10 +14,8 @@ pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
 
 @pytest.fixture(scope="module")
 def multi_person(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bottomup_cli")
-    ann = generate_synthetic_bottomup(root, num_images=2, split="val", seed=5, image_size=(96, 128), max_people=2,
-                                      progress=False)
-    return ann, root / "images" / "val"
+    return write_bottomup_set(tmp_path_factory.mktemp("bottomup_cli"), num_images=2, seed=5, image_size=(96, 128),
+                              max_people=2)
 
 
 def test_eval_scores_every_image(multi_person, tmp_path, capsys):

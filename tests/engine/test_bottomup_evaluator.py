@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from bottomup_fixtures import write_bottomup_set
 from srpose_fast.benchmarking.bottomup_outputs import render_bottomup_outputs
 from srpose_fast.codecs.associative_embedding import AssociativeEmbedding
 from srpose_fast.codecs.conventions import PIXEL_STD
 from srpose_fast.data.bottomup import BottomUpCocoDataset
 from srpose_fast.data.bottomup_resize import bottomup_test_size
-from srpose_fast.data.synthetic_multi import generate_synthetic_bottomup
 from srpose_fast.engine.bottomup_evaluator import evaluate_bottomup
 from srpose_fast.engine.bottomup_predict import predict_people
 from srpose_fast.keypoint_sets import COCO
@@ -48,10 +48,8 @@ class OracleNetwork(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def synthetic_set(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bottomup")
-    ann = generate_synthetic_bottomup(root, num_images=3, split="val", seed=3, image_size=(96, 160), max_people=3,
-                                      progress=False)
-    return ann, root / "images" / "val"
+    return write_bottomup_set(tmp_path_factory.mktemp("bottomup"), num_images=3, seed=3, image_size=(96, 160),
+                              max_people=3)
 
 
 def _annotated_people(dataset) -> list[np.ndarray]:
