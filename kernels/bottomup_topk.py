@@ -33,7 +33,7 @@ from . import launch
 
 INT64_MIN = tl.constexpr(-9223372036854775808)
 INT64_MAX = tl.constexpr(9223372036854775807)
-BLOCK = (64, 64)  # (rows with halo, columns) of a program's window
+BLOCK = (64, 64)  # (rows, columns) of a program's window, its PAD-pixel halo included
 MERGE_CHUNK = 1024  # partial keys read at once by the merging program
 
 
@@ -103,8 +103,10 @@ def _bottomup_topk_kernel(out_ptr, second_ptr, flip_ptr, merged_ptr, partial_ptr
         key = tl.where(key == best, INT64_MIN, key)
 
     # 6: the last program of this map merges the partials
+    # Every thread's partial stores before the ticket (barrier), the ticket a gpu-scope release/acquire, the
+    # merge's loads from L2 (.cg): the last program sees every program's partials.
     tl.debug_barrier()
-    ticket = tl.atomic_add(ticket_ptr + nk, 1, sem="acq_rel")
+    ticket = tl.atomic_add(ticket_ptr + nk, 1, sem="acq_rel", scope="gpu")
     if ticket == S - 1:
         offs = tl.arange(0, CHUNK)
         total = S * TOPK
