@@ -12,9 +12,11 @@ with batch N and a single scale:
 4. NMS: a pixel keeps its value where it equals the max-pool of its (2p + 1)^2 window (-inf outside the
    map), else 0.
 5. Top-k per joint map of the NMS'd heatmaps: values (N, K, k) in descending order, their (x, y) and the
-   tags there (N, K, k, L). Ties: the lowest flat index (y * W + x) first. (The original's torch.topk leaves
-   the order of equal values unspecified; only candidates above the detection threshold reach the grouping,
-   so zero-valued ties never matter.)
+   tags there (N, K, k, L). Ties: the lowest flat index (y * W + x) first. The original's torch.topk leaves
+   the order of equal values unspecified (on the CPU it is neither ascending nor descending). Only candidates
+   above the detection threshold reach the grouping, so the many zero-valued ties never matter; equal
+   positive candidates do, and they occur where a resized (stride-4) map repeats its border rows or
+   columns: there the original's order, and so its grouping, is whatever torch.topk returned.
 
 Every backend of `ops.bottomup_topk` is tested against these functions.
 """
