@@ -43,6 +43,26 @@ inline unsigned int grid_size(int64_t blocks, const char* op) {
   return static_cast<unsigned int>(blocks);
 }
 
+// A thread's walk over the flat indices threadIdx.x, threadIdx.x + kThreads, ... of an H x W map as (y, x),
+// in increasing order, without a division per element (which would keep the loads from vectorising):
+//   for (MapWalk p(W); p.i < HW; p.next()) use(p.y, p.x, p.i);
+struct MapWalk {
+  int64_t i;
+  int y, x, W, dy, dx;
+  __device__ explicit MapWalk(int width)
+      : i(threadIdx.x), y(static_cast<int>(threadIdx.x) / width), x(static_cast<int>(threadIdx.x) % width), W(width),
+        dy(kThreads / width), dx(kThreads % width) {}
+  __device__ void next() {
+    i += kThreads;
+    y += dy;
+    x += dx;
+    if (x >= W) {
+      x -= W;
+      ++y;
+    }
+  }
+};
+
 struct SumOp {
   template <typename T>
   __device__ T operator()(T a, T b) const { return a + b; }

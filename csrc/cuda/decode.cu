@@ -8,11 +8,8 @@
 // Argmax, scores and "shift" are exactly the reference's; "dark"/"dark_udp" may differ in the last
 // bits of the blurred map (another summation order) and of the log.
 #include <ATen/Dispatch.h>
-#include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/arange.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/exp.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -51,7 +48,7 @@ __global__ void __launch_bounds__(kThreads) decode_heatmaps_kernel(
     const scalar_t* __restrict__ heatmaps, int64_t shn, int64_t shk, int64_t shh, int64_t shw,
     const scalar_t* __restrict__ flipped, int64_t sfn, int64_t sfk, int64_t sfh, int64_t sfw,
     const int32_t* __restrict__ flip_indices, bool shift, int K, int H, int W, int method,
-    const float* __restrict__ taps, int kb, const float* __restrict__ center, const float* __restrict__ scale,
+    int kb, const float* __restrict__ center, const float* __restrict__ scale,
     float* __restrict__ keypoints, float* __restrict__ scores) {
   extern __shared__ float smem[];
   const int64_t nk = blockIdx.x;
@@ -65,11 +62,9 @@ __global__ void __launch_bounds__(kThreads) decode_heatmaps_kernel(
 
   ArgmaxState state = argmax_empty();
   const int64_t HW = static_cast<int64_t>(H) * W;
-  for (int64_t i = threadIdx.x; i < HW; i += kThreads) {
-    argmax_update(state, src(static_cast<int>(i / W), static_cast<int>(i % W)), i);
-  }
+  for (MapWalk p(W); p.i < HW; p.next()) argmax_update(state, src(p.y, p.x), p.i);
   state = block_reduce(state, ArgmaxCombine());
-  refine_and_store(src, state, method, H, W, taps, kb, center == nullptr ? nullptr : center + 2 * n,
+  refine_and_store(src, state, method, H, W, kb, center == nullptr ? nullptr : center + 2 * n,
                    scale == nullptr ? nullptr : scale + 2 * n, smem, keypoints + 2 * nk, scores + nk);
 }
 
@@ -99,7 +94,7 @@ std::tuple<at::Tensor, at::Tensor> decode_heatmaps(const at::Tensor& heatmaps, c
 
   const bool flip = flipped.has_value();
   const at::Tensor fidx = flip ? flip_indices->to(at::kInt).contiguous() : at::Tensor();
-  const RefineInputs refine = refine_inputs(method_id, blur_kernel, center, scale, f32);
+  const RefineInputs refine = refine_inputs(method_id, blur_kernel, center, scale);
   const unsigned int blocks = grid_size(N * K, op);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const at::Tensor& f = flip ? *flipped : heatmaps;  // strides only, without flip
@@ -108,7 +103,7 @@ std::tuple<at::Tensor, at::Tensor> decode_heatmaps(const at::Tensor& heatmaps, c
         heatmaps.const_data_ptr<scalar_t>(), heatmaps.stride(0), heatmaps.stride(1), heatmaps.stride(2),
         heatmaps.stride(3), flip ? f.const_data_ptr<scalar_t>() : nullptr, f.stride(0), f.stride(1), f.stride(2),
         f.stride(3), flip ? fidx.const_data_ptr<int32_t>() : nullptr, flip_shift, static_cast<int>(K),
-        static_cast<int>(H), static_cast<int>(W), method_id, refine.taps_ptr(), static_cast<int>(blur_kernel),
+        static_cast<int>(H), static_cast<int>(W), method_id, static_cast<int>(blur_kernel),
         refine.center_ptr(), refine.scale_ptr(), keypoints.mutable_data_ptr<float>(), scores.mutable_data_ptr<float>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });

@@ -2,10 +2,7 @@
 // that name the op, and what the refinement reads besides the maps.
 #pragma once
 
-#include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/arange.h>
-#include <ATen/ops/exp.h>
 #include <c10/util/string_view.h>
 
 #include <optional>
@@ -66,33 +63,20 @@ inline void check_transform(const std::optional<at::Tensor>& center, const std::
               ": dark_udp's (W - 1, H - 1) scaling needs maps of at least 2x2");
 }
 
-// The normalised 1-D Gaussian of codecs.decoders.gaussian_blur, computed with the same tensor ops:
-// size k, sigma = 0.3 ((k - 1) / 2 - 1) + 0.8.
-inline at::Tensor gaussian_taps(int64_t kernel, const at::TensorOptions& f32) {
-  const int64_t radius = (kernel - 1) / 2;
-  const double sigma = 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8;
-  const at::Tensor offsets = at::arange(kernel, f32) - radius;
-  const at::Tensor g = at::exp(-(offsets * offsets) / (2.0 * sigma * sigma));
-  return (g / g.sum()).contiguous();
-}
-
-// What the refinement reads besides the maps: the blur taps ("dark"/"dark_udp"), center and scale as
-// float32, and the shared memory the blurred tile takes. Pointers are null where a tensor is absent.
+// What the refinement reads besides the maps: center and scale as float32 (no copy when they already are),
+// and the shared memory the blurred tile takes ("dark"/"dark_udp"; the kernel makes its blur taps itself).
+// Pointers are null where a tensor is absent.
 struct RefineInputs {
-  at::Tensor taps, center, scale;
+  at::Tensor center, scale;
   size_t smem = 0;
-  const float* taps_ptr() const { return taps.defined() ? taps.const_data_ptr<float>() : nullptr; }
   const float* center_ptr() const { return center.defined() ? center.const_data_ptr<float>() : nullptr; }
   const float* scale_ptr() const { return scale.defined() ? scale.const_data_ptr<float>() : nullptr; }
 };
 
 inline RefineInputs refine_inputs(int method_id, int64_t blur_kernel, const std::optional<at::Tensor>& center,
-                                  const std::optional<at::Tensor>& scale, const at::TensorOptions& f32) {
+                                  const std::optional<at::Tensor>& scale) {
   RefineInputs in;
-  if (method_id >= kDark) {
-    in.taps = gaussian_taps(blur_kernel, f32);
-    in.smem = refine_smem_floats(static_cast<int>(blur_kernel)) * sizeof(float);
-  }
+  if (method_id >= kDark) in.smem = refine_smem_floats(static_cast<int>(blur_kernel)) * sizeof(float);
   if (center.has_value()) in.center = center->to(at::kFloat).contiguous();
   if (scale.has_value()) in.scale = scale->to(at::kFloat).contiguous();
   return in;

@@ -10,13 +10,16 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../decode/conventions.h"
 #include "common.cuh"
 
 namespace srpose_cuda {
 
 enum DecodeMethod : int { kArgmax = 0, kShift = 1, kDark = 2, kDarkUdp = 3 };
 
-constexpr int kMaxBlurKernel = 63;        // keeps the blur's shared-memory window within the budget
+// The kernels' own capacity (the blur's shared-memory window stays within the budget); the ops' validator
+// refuses blur kernels above srpose_fast.ops.decode.MAX_BLUR_KERNEL, a smaller bound every backend shares.
+constexpr int kMaxBlurKernel = 63;
 constexpr int64_t kNoIndex = INT64_MAX;  // "no value seen yet"
 
 // Running argmax: the maximum and its lowest flat index (y * W + x); NaN is tracked apart.
@@ -93,6 +96,23 @@ __device__ void blur_tile(const Source& src, int H, int W, int oy, int ox, const
   __syncthreads();
 }
 
+// The normalised 1-D Gaussian of DARK's blur into taps[0 .. kb): size kb, sigma dark_blur_sigma(kb), in float32
+// as codecs.decoders.gaussian_taps computes it (the sum in another order: the last bit of a tap may differ).
+// Made in the kernel, so a call launches nothing for it. Whole block; ends synchronised.
+static __device__ __noinline__ void gaussian_taps(int kb, float* taps) {
+  const float two_sigma2 = static_cast<float>(2.0 * srpose::dark_blur_sigma(kb) * srpose::dark_blur_sigma(kb));
+  for (int t = threadIdx.x; t < kb; t += kThreads) {
+    const float o = static_cast<float>(t - (kb - 1) / 2);
+    taps[t] = expf(-(o * o) / two_sigma2);
+  }
+  __syncthreads();
+  float total = 0.0f;
+  for (int t = 0; t < kb; ++t) total += taps[t];
+  __syncthreads();  // every thread has read the unnormalised taps
+  for (int t = threadIdx.x; t < kb; t += kThreads) taps[t] /= total;
+  __syncthreads();
+}
+
 // max over the whole map of its blurred values (the reference's rescale divisor). Whole block.
 template <class Source>
 __device__ float blurred_max(const Source& src, int H, int W, const float* __restrict__ taps, int kb, float* smem) {
@@ -128,12 +148,12 @@ __device__ inline void newton_step(float dx, float dy, float dxx, float dxy, flo
 // Refines the argmax (x0, y0) of one map, transforms it and stores keypoint and score. Whole block
 // (block-uniform control flow; only thread 0 stores).
 //   best:      the block's argmax state (identical in every thread)
-//   taps:      the normalised 1-D Gaussian of size kb ("dark", "dark_udp")
+//   kb:        the blur kernel size ("dark", "dark_udp")
 //   center, scale: this image's (x, y) pairs, or nullptr without a transform
 //   smem:      refine_smem_floats(kb) floats
 template <class Source>
-__device__ void refine_and_store(const Source& src, ArgmaxState best, int method, int H, int W,
-                                 const float* __restrict__ taps, int kb, const float* __restrict__ center,
+__device__ void refine_and_store(const Source& src, ArgmaxState best, int method, int H, int W, int kb,
+                                 const float* __restrict__ center,
                                  const float* __restrict__ scale, float* smem, float* __restrict__ keypoint,
                                  float* __restrict__ score) {
   const bool is_nan = best.nan != 0;
@@ -157,6 +177,8 @@ __device__ void refine_and_store(const Source& src, ArgmaxState best, int method
     const bool udp = method == kDarkUdp;
     const bool ok = udp ? valid : (valid && x0 > 1 && x0 < W - 2 && y0 > 1 && y0 < H - 2);
     if (ok) {  // block-uniform
+      __shared__ float taps[kMaxBlurKernel];
+      gaussian_taps(kb, taps);
       const int span = blur_window_span(kb);
       float* blur = smem + span * span + kTile * span;  // [kTile][kTile], blur[2][2] at (y0, x0)
       blur_tile(src, H, W, y0 - 2, x0 - 2, taps, kb, smem, blur);
@@ -218,10 +240,10 @@ __device__ void refine_and_store(const Source& src, ArgmaxState best, int method
     float kx = static_cast<float>(x0) + ox;
     float ky = static_cast<float>(y0) + oy;
     if (center != nullptr) {
-      // x_img = x * (crop / W) + (c - crop / 2), crop = scale * 200; UDP divides by W - 1
+      // x_img = x * (crop / W) + (c - crop / 2), crop = scale * kPixelStd; UDP divides by W - 1
       const bool udp = method == kDarkUdp;
-      const float crop_x = __fmul_rn(scale[0], 200.0f);
-      const float crop_y = __fmul_rn(scale[1], 200.0f);
+      const float crop_x = __fmul_rn(scale[0], srpose::kPixelStd);
+      const float crop_y = __fmul_rn(scale[1], srpose::kPixelStd);
       const float step_x = __fdiv_rn(crop_x, static_cast<float>(udp ? W - 1 : W));
       const float step_y = __fdiv_rn(crop_y, static_cast<float>(udp ? H - 1 : H));
       kx = __fadd_rn(__fmul_rn(kx, step_x), __fsub_rn(center[0], __fmul_rn(crop_x, 0.5f)));

@@ -99,10 +99,8 @@ __global__ void __launch_bounds__(kThreads) heatmap_mse_forward_kernel(
                                      profiles, profiles + h);
   const scalar_t* p = pred + (nk / K) * spn + (nk % K) * spk;
   float acc = 0.0f;
-  for (int64_t i = threadIdx.x; i < static_cast<int64_t>(h) * w; i += kThreads) {
-    const int y = static_cast<int>(i / w);
-    const int x = static_cast<int>(i % w);
-    const float d = static_cast<float>(p[y * sph + x * spw]) - profiles[y] * profiles[h + x];
+  for (MapWalk q(w); q.i < static_cast<int64_t>(h) * w; q.next()) {
+    const float d = static_cast<float>(p[q.y * sph + q.x * spw]) - profiles[q.y] * profiles[h + q.x];
     acc += d * d;
   }
   const float total = block_reduce(acc, SumOp());
@@ -122,11 +120,9 @@ __global__ void __launch_bounds__(kThreads) heatmap_mse_backward_kernel(
   const float scale = *grad_loss * (2.0f * w_eff * w_eff) * inv_count;
   const scalar_t* p = pred + (nk / K) * spn + (nk % K) * spk;
   scalar_t* g = grad_pred + nk * h * w;  // contiguous
-  for (int64_t i = threadIdx.x; i < static_cast<int64_t>(h) * w; i += kThreads) {
-    const int y = static_cast<int>(i / w);
-    const int x = static_cast<int>(i % w);
-    const float d = static_cast<float>(p[y * sph + x * spw]) - profiles[y] * profiles[h + x];
-    g[i] = static_cast<scalar_t>(scale * d);
+  for (MapWalk q(w); q.i < static_cast<int64_t>(h) * w; q.next()) {
+    const float d = static_cast<float>(p[q.y * sph + q.x * spw]) - profiles[q.y] * profiles[h + q.x];
+    g[q.i] = static_cast<scalar_t>(scale * d);
   }
 }
 

@@ -166,9 +166,8 @@ __global__ void __launch_bounds__(kThreads) sr_head_refine_kernel(
     const scalar_t* __restrict__ femb, int64_t sfn, int64_t sfc, int64_t sfh, int64_t sfw,
     const scalar_t* __restrict__ weight, const scalar_t* __restrict__ bias, const int32_t* __restrict__ flip_indices,
     bool shift, int K, int E, int h, int w, int R, int KS, int n_splits, const float* __restrict__ part_val,
-    const int64_t* __restrict__ part_idx, int method, const float* __restrict__ taps, int kb,
-    const float* __restrict__ center, const float* __restrict__ scale, float* __restrict__ keypoints,
-    float* __restrict__ scores) {
+    const int64_t* __restrict__ part_idx, int method, int kb, const float* __restrict__ center,
+    const float* __restrict__ scale, float* __restrict__ keypoints, float* __restrict__ scores) {
   extern __shared__ float smem[];
   const int64_t nk = blockIdx.x;
   const int64_t n = nk / K;
@@ -185,7 +184,7 @@ __global__ void __launch_bounds__(kThreads) sr_head_refine_kernel(
   const SrHeadSource<scalar_t> src =
       make_source(emb, sxn, sxc, sxh, sxw, femb, sfn, sfc, sfh, sfw, weight, bias, flip_indices, shift, n, j, K, E,
                   h, w, R, KS);
-  refine_and_store(src, state, method, h * R, w * R, taps, kb, center == nullptr ? nullptr : center + 2 * n,
+  refine_and_store(src, state, method, h * R, w * R, kb, center == nullptr ? nullptr : center + 2 * n,
                    scale == nullptr ? nullptr : scale + 2 * n, smem, keypoints + 2 * nk, scores + nk);
 }
 
@@ -261,7 +260,7 @@ std::tuple<at::Tensor, at::Tensor> sr_head_decode(const at::Tensor& emb, const a
   const unsigned int argmax_blocks = grid_size(N * K * n_splits, op);
 
   // 2. refinement
-  const RefineInputs refine = refine_inputs(method_id, blur_kernel, center, scale, f32);
+  const RefineInputs refine = refine_inputs(method_id, blur_kernel, center, scale);
   const unsigned int refine_blocks = grid_size(N * K, op);
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, emb.scalar_type(), "sr_head_decode", [&] {
@@ -281,7 +280,7 @@ std::tuple<at::Tensor, at::Tensor> sr_head_decode(const at::Tensor& emb, const a
         femb.stride(0), femb.stride(1), femb.stride(2), femb.stride(3), wc.const_data_ptr<scalar_t>(), bias_ptr,
         fidx_ptr, flip_shift, static_cast<int>(K), static_cast<int>(E), static_cast<int>(h), static_cast<int>(w),
         static_cast<int>(R), static_cast<int>(KS), static_cast<int>(n_splits), part_val.const_data_ptr<float>(),
-        part_idx.const_data_ptr<int64_t>(), method_id, refine.taps_ptr(), static_cast<int>(blur_kernel),
+        part_idx.const_data_ptr<int64_t>(), method_id, static_cast<int>(blur_kernel),
         refine.center_ptr(), refine.scale_ptr(), keypoints.mutable_data_ptr<float>(), scores.mutable_data_ptr<float>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });

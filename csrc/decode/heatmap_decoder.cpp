@@ -18,6 +18,8 @@
 // on the thresholds covers rounding in the window sums.
 #include "heatmap_decoder.h"
 
+#include "conventions.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cfloat>
@@ -111,10 +113,10 @@ namespace {
 // (tens of microseconds, milliseconds on a busy machine) than it saves on a memory-bound pass.
 constexpr std::int64_t kPixelsPerThread = std::int64_t{1} << 20;
 
-// The normalised 1-D Gaussian of the blur, sigma = 0.3 * ((k - 1) / 2 - 1) + 0.8.
+// The normalised 1-D Gaussian of the blur, sigma = dark_blur_sigma(k).
 std::vector<double> gaussian_kernel(int size) {
   const int radius = (size - 1) / 2;
-  const double sigma = 0.3 * ((size - 1) * 0.5 - 1.0) + 0.8;
+  const double sigma = dark_blur_sigma(size);
   std::vector<double> g(size);
   double total = 0.0;
   for (int i = 0; i < size; ++i) {
@@ -514,7 +516,7 @@ void decode_item(const T* heatmaps, const T* flipped, const HeatmapShape& s, con
     const float denom_w = static_cast<float>(udp ? width - 1 : width);
     const float denom_h = static_cast<float>(udp ? height - 1 : height);
     // the reference's float32 order: x * (s / W) + (c - s / 2)
-    const float sw = scale[n * 2] * 200.0f, sh = scale[n * 2 + 1] * 200.0f;
+    const float sw = scale[n * 2] * kPixelStd, sh = scale[n * 2 + 1] * kPixelStd;
     fx = fx * (sw / denom_w) + (center[n * 2] - sw * 0.5f);
     fy = fy * (sh / denom_h) + (center[n * 2 + 1] - sh * 0.5f);
   }
