@@ -5,10 +5,11 @@ Triton's compiler: a kernel can pass every interpreted test and still fail to co
 for more shared memory than the GPU has. This script drives the real launchers of `srpose_fast.kernels`
 with CPU tensors through every variant the ops accept (`variants`: dtypes, batch 1 and 256, decode methods,
 flip, every blur kernel, the SR head shapes, the loss's outputs), with a stand-in driver under which Triton
-compiles for sm_90 and never launches. For each compiled kernel it records the variant, the shared memory it asks for, the
-registers and spills that ptxas reports, and the warps an SM could hold at once (estimated from those).
+compiles for sm_90 and never launches. For each compiled kernel it records the variant, the shared memory
+it asks for, the registers and spills that ptxas reports, and the warps an SM could hold at once (estimated
+from those). `--jobs N` compiles in N processes (the CI test uses 2).
 
-    python tests/kernels/hopper_compile.py [--json FILE] [--quick] [--only LABEL_PREFIX]
+    python tests/kernels/hopper_compile.py [--json FILE] [--quick] [--only LABEL_PREFIX] [--jobs N]
 
 Run it without TRITON_INTERPRET (tests/kernels/test_hopper_compile.py runs it in a fresh process).
 """
@@ -138,8 +139,8 @@ def variants(quick: bool):
     for ks, e, r, h, w in (SR_HEADS[-1:] if quick else SR_HEADS):
         for dtype in dtypes:
             for n in batches:
-                x, weight, bias = (empty(n, JOINTS * e, h, w, dtype=dtype), empty(JOINTS * r * r, e, ks, ks, dtype=dtype),
-                                   empty(JOINTS * r * r, dtype=dtype))
+                x, weight, bias = (empty(n, JOINTS * e, h, w, dtype=dtype),
+                                   empty(JOINTS * r * r, e, ks, ks, dtype=dtype), empty(JOINTS * r * r, dtype=dtype))
                 yield f"sr_head k{ks} e{e} r{r} {dtype} N={n}", lambda x=x, weight=weight, bias=bias, r=r: (
                     sr_head.sr_head_forward(x, weight, bias, r))
                 grad = empty(n, JOINTS, h * r, w * r, dtype=dtype)
@@ -209,21 +210,22 @@ def batch_dependent(rows: list[dict]) -> list[str]:
     return sorted(label for label, by_batch in compiled.items() if len({frozenset(v) for v in by_batch.values()}) > 1)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", type=Path, help="write the compiled kernels here")
-    parser.add_argument("--quick", action="store_true", help="one dtype per op beyond float32, fewer shapes")
-    parser.add_argument("--only", default="", help="only the variants whose label starts with this")
-    args = parser.parse_args(argv)
-    if os.environ.get("TRITON_INTERPRET") == "1":
-        parser.error("run without TRITON_INTERPRET=1: the interpreter never compiles")
+def variant_group(label: str) -> str:
+    """The label without its batch size: the variants a shard keeps together (they share binaries)."""
+    return label.rpartition(" N=")[0] or label
+
+
+def compile_shard(quick: bool, only: str, shard: int, shards: int) -> dict:
+    """Compile this shard's variants (every `shards`-th group of `variants`) and report them."""
+    import triton
 
     compiled, current = [], {"label": ""}
     compile_only(lambda name, kernel: compiled.append({"variant": current["label"], "kernel": name,
                                                        "compiled": kernel}))
-    failures, labels, started = [], [], time.perf_counter()
-    for label, call in variants(args.quick):
-        if not label.startswith(args.only):
+    failures, labels, groups = [], [], {}
+    for label, call in variants(quick):
+        group = groups.setdefault(variant_group(label), len(groups))
+        if not label.startswith(only) or group % shards != shard:
             continue
         current["label"] = label
         labels.append(label)
@@ -232,8 +234,6 @@ def main(argv=None) -> int:
         except Exception as err:  # noqa: BLE001 - every variant is tried; the failures are the report
             failures.append({"variant": label, "error": f"{type(err).__name__}: {err}"[:2000]})
             print(f"FAILED {label}: {type(err).__name__}: {str(err)[:300]}", flush=True)
-
-    import triton
 
     rows, assembled = [], {}
     for entry in compiled:
@@ -247,17 +247,56 @@ def main(argv=None) -> int:
         row["fits"] = row["shared_bytes"] <= HOPPER_MAX_SHARED_BYTES and row["cubin_bytes"] > 0
         row["warps_per_sm"] = resident_warps(row["registers"], row["shared_bytes"], row["num_warps"])
         rows.append(row)
+    return {"triton": triton.__version__, "variants": labels, "kernels": rows, "failures": failures,
+            "binaries": sorted(assembled)}
+
+
+def compile_in_processes(args, jobs: int) -> list[dict]:
+    """Each shard in its own process (the compiles are CPU-bound and Triton compiles one at a time)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        commands = [[sys.executable, __file__, "--shard", str(i), "--jobs", str(jobs), "--only", args.only,
+                     "--json", str(Path(tmp) / f"shard{i}.json")] + (["--quick"] if args.quick else [])
+                    for i in range(jobs)]
+        procs = [subprocess.Popen(command) for command in commands]
+        if any(proc.wait() not in (0, 1) for proc in procs):
+            raise RuntimeError("a compile shard crashed")
+        return [json.loads((Path(tmp) / f"shard{i}.json").read_text()) for i in range(jobs)]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", type=Path, help="write the compiled kernels here")
+    parser.add_argument("--quick", action="store_true", help="one dtype per op beyond float32, fewer shapes")
+    parser.add_argument("--only", default="", help="only the variants whose label starts with this")
+    parser.add_argument("--jobs", type=int, default=1, help="compile in this many processes")
+    parser.add_argument("--shard", type=int, default=None, help=argparse.SUPPRESS)  # one process of --jobs
+    args = parser.parse_args(argv)
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        parser.error("run without TRITON_INTERPRET=1: the interpreter never compiles")
+    if args.shard is not None:
+        report = compile_shard(args.quick, args.only, args.shard, args.jobs)
+        args.json.write_text(json.dumps(report))
+        return 0
+
+    started = time.perf_counter()
+    shards = (compile_in_processes(args, args.jobs) if args.jobs > 1
+              else [compile_shard(args.quick, args.only, 0, 1)])
+    rows = [row for shard in shards for row in shard["kernels"]]
+    failures = [failure for shard in shards for failure in shard["failures"]]
+    binaries = {h for shard in shards for h in shard["binaries"]}
+    for row in rows:
         print(f"{row['variant']:<52} {row['kernel']:<28} smem {row['shared_bytes']:>7} B  warps {row['num_warps']}"
               f"  regs {row['registers']:>3}  spills {row['spill_stores']}/{row['spill_loads']} B"
               f"  ~{row['warps_per_sm']} warps/SM{'' if row['fits'] else '  DOES NOT FIT'}", flush=True)
     by_batch = batch_dependent(rows)
-    report = {"triton": triton.__version__, "torch": torch.__version__, "target": "cuda sm_90",
-              "seconds": time.perf_counter() - started, "variants": labels, "kernels": rows, "failures": failures,
-              "binaries": len(assembled), "batch_dependent": by_batch}
+    version = shards[0]["triton"]
+    report = {"triton": version, "torch": torch.__version__, "target": "cuda sm_90",
+              "seconds": time.perf_counter() - started, "variants": [v for shard in shards for v in shard["variants"]],
+              "kernels": rows, "failures": failures, "binaries": len(binaries), "batch_dependent": by_batch}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     bad = failures or by_batch or [r for r in rows if not r["fits"]]
-    print(f"{len(rows)} kernels ({len(assembled)} binaries) compiled for sm_90 with Triton {triton.__version__} in "
+    print(f"{len(rows)} kernels ({len(binaries)} binaries) compiled for sm_90 with Triton {version} in "
           f"{report['seconds']:.0f} s; {len(failures)} variants failed, {sum(not r['fits'] for r in rows)} kernels "
           f"do not fit, {len(by_batch)} variants compile differently at batch 1 and 256 {by_batch[:4]}")
     return 1 if bad else 0

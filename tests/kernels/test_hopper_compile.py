@@ -29,7 +29,7 @@ def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hopper")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["TRITON_CACHE_DIR"] = str(tmp / "cache")
-    result = subprocess.run([sys.executable, str(SCRIPT), "--json", str(tmp / "report.json")], env=env,
+    result = subprocess.run([sys.executable, str(SCRIPT), "--jobs", "2", "--json", str(tmp / "report.json")], env=env,
                             capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return json.loads((tmp / "report.json").read_text())
