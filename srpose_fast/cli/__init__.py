@@ -16,8 +16,16 @@ from .errors import one_line, one_line_warnings, user_errors
 COMMANDS = (models, train, evaluate, score, predict, export, convert, quantization, bench, demo)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's own mistakes (an unknown option, a bad choice, a missing argument) in one line too, without
+    the usage block; subcommand parsers are of this class as well."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="srpose-fast", description="SRPose pose estimation with fused kernels: "
+    parser = OneLineParser(prog="srpose-fast", description="SRPose pose estimation with fused kernels: "
                                      "train, evaluate, predict, benchmark.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)

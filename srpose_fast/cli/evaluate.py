@@ -13,6 +13,8 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.eval_protocol import eval_dataset, evaluate_with
     from ..engine.scoring import benchmark_of, scores_markdown
 
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     config = config_of(args)
     ann = args.ann or (config.val_ann if config else None)
     images = args.images or (config.val_images if config else None)

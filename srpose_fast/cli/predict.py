@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -40,10 +41,19 @@ def _image_ids(args: argparse.Namespace, media, boxes) -> Callable:
                         "images with --ann")
     else:
         return position
-    for name in media.names():
-        if lookup(name) is None:
+    ids = {name: lookup(name) for name in media.names()}
+    for name, image_id in ids.items():
+        if image_id is None:
             raise ValueError(f"image {name} {missing_hint}")
-    return lambda frame: lookup(frame.name)
+    if boxes is not None and boxes.by_image_id is not None and not set(ids.values()) & set(boxes.by_image_id):
+        warnings.warn(f"{boxes.source} has no detection for any of the {len(ids)} images (their ids: "
+                      f"{_some(ids.values())}; the file's: {_some(boxes.by_image_id)})")
+    return lambda frame: ids[frame.name]
+
+
+def _some(values) -> str:
+    values = sorted(values)
+    return ", ".join(str(v) for v in values[:3]) + (", ..." if len(values) > 3 else "")
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -74,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     model, _ = load_model(args)
     if model_kind(model) == BOTTOM_UP and boxes is not None:
         raise ValueError(f"{args.config} is a bottom-up model: it finds the people itself, --boxes does not apply")
+    if model_kind(model) == BOTTOM_UP and args.heatmap:
+        raise ValueError(f"{args.config} is a bottom-up model: --heatmap overlays are for top-down models")
     overlays = None if args.no_overlays else OverlayOptions(
         kpt_thr=args.kpt_thr, radius=args.radius, thickness=args.thickness, skeleton=not args.no_skeleton,
         heatmap=args.heatmap)

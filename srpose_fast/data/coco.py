@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -229,6 +230,15 @@ class TopDownCocoDataset(Dataset):
             samples.append(self._sample(img, (x, y, w, h), np.zeros((k, 2), np.float32),
                                         np.zeros(k, np.float32), det["score"], w * h))
         return samples
+
+    def check_images(self) -> None:
+        """A FileNotFoundError, before any image is read, when image files the samples need are missing: how many,
+        the first, and the folder they were looked for in (existence only: a stat per image)."""
+        files = sorted({str(s["file"]) for s in self.samples})
+        missing = [f for f in files if not os.path.isfile(f)]
+        if missing:
+            raise FileNotFoundError(f"{len(missing)} of the {len(files)} images {self.ann_file} names are missing "
+                                    f"(the first: {missing[0]}); is the image folder {self.img_prefix} right?")
 
     # ----------------------------------------------------------------------------------- access
     def set_epoch(self, epoch: int) -> None:

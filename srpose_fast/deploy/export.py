@@ -14,8 +14,11 @@ metadata_props, and into `srpose_fast.json` inside a torch.export (.pt2) archive
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -77,6 +80,22 @@ def graph_metadata(graph: PoseGraph, opset: int | None = None) -> dict:
     return meta
 
 
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Without torch's export notes that concern neither the user nor this graph: torchvision's ops missing from
+    the ONNX registry, an internal pytree deprecation, the shared batch axis keeping its name."""
+    registry_log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registry_log.level
+    registry_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+            warnings.filterwarnings("ignore", message=r"# The axis name: batch will not be used")
+            yield
+    finally:
+        registry_log.setLevel(level)
+
+
 def _dynamic_batch() -> dict:
     batch = torch.export.Dim("batch", min=1)
     return {"images": {0: batch}, "center": {0: batch}, "scale": {0: batch}}
@@ -88,7 +107,7 @@ def _prepared(model: nn.Module, flip_test: bool, method: str | None, blur_kernel
 
 def export_program(graph: PoseGraph) -> torch.export.ExportedProgram:
     """`torch.export.export` of the graph, with a dynamic batch."""
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_exporter():
         return torch.export.export(graph, graph.example_inputs(), dynamic_shapes=_dynamic_batch(), strict=False)
 
 
@@ -98,7 +117,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, flip_test: bool = False, 
     import onnx
 
     graph = _prepared(model, flip_test, method, blur_kernel)
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(graph, graph.example_inputs(), input_names=list(INPUT_NAMES),
                                     output_names=list(OUTPUT_NAMES), dynamic_shapes=_dynamic_batch(),
                                     opset_version=opset, dynamo=True, verbose=False)

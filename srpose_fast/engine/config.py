@@ -8,7 +8,10 @@ silently train with a default).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import types
+import typing
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +112,8 @@ class TrainConfig:
     def __post_init__(self, loss_backend: str | None = None):
         from ..ops.backend import BACKENDS
 
+        for field in dataclasses.fields(self):
+            check_type(field.name, getattr(self, field.name), _field_types()[field.name])
         if loss_backend is not None:
             warnings.warn("the config key loss_backend is deprecated: use backend (it sets the SR head's and the "
                           "decode's backend too)", DeprecationWarning, stacklevel=3)
@@ -162,6 +167,52 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+@functools.cache
+def _field_types() -> dict:
+    return typing.get_type_hints(TrainConfig)
+
+
+_TYPE_NAMES = {type(None): ("null", "nulls"), bool: ("true or false", "booleans"), int: ("an int", "ints"),
+               float: ("a number", "numbers"), str: ("a string", "strings")}
+
+
+def _describe(hint) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arm) for arm in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_TYPE_NAMES[args[0]][1]}"
+        return f"a list of {len(args)} {_TYPE_NAMES[args[0]][1]}"  # the fixed-length tuples hold one type
+    return _TYPE_NAMES[hint][0]
+
+
+def _matches(value, hint) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arm) for arm in typing.get_args(hint))
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is float:  # an int is a number too (JSON writes 1e-3 and 1 alike)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+
+
+def check_type(name: str, value, hint) -> None:
+    """A ValueError naming the config key and the type its annotation asks for, unless `value` has it."""
+    if not _matches(value, hint):
+        raise ValueError(f"config key {name!r} must be {_describe(hint)}, got {value!r} ({type(value).__name__})")
+
+
 def config_from_dict(values: dict, *, source: str = "config") -> TrainConfig:
     """A TrainConfig from a mapping; keys starting with "_" are ignored, unknown keys are an error."""
     known = {f.name for f in dataclasses.fields(TrainConfig)} | {"loss_backend"}  # the deprecated name too
@@ -169,7 +220,10 @@ def config_from_dict(values: dict, *, source: str = "config") -> TrainConfig:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"{source}: unknown keys {unknown}; known keys: {sorted(known)}")
-    return TrainConfig(**values)
+    try:
+        return TrainConfig(**values)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
 
 
 def load_config(path: str | Path) -> TrainConfig:

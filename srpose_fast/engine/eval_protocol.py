@@ -28,9 +28,11 @@ def eval_dataset(model, config: TrainConfig, *, ann=None, images=None, detection
     if detections is not None and not str(detections).strip():
         raise ValueError("--detections needs a file; use --gt-boxes for the ground-truth boxes")
     boxes = None if gt_boxes else detections or config.val_bbox_file
-    return TopDownCocoDataset(ann or config.val_ann, images or config.val_images, keypoint_set=model.keypoint_set,
-                              input_size=model.input_size, train=False, detections=boxes,
-                              min_box_score=config.det_bbox_thr)
+    dataset = TopDownCocoDataset(ann or config.val_ann, images or config.val_images, keypoint_set=model.keypoint_set,
+                                 input_size=model.input_size, train=False, detections=boxes,
+                                 min_box_score=config.det_bbox_thr)
+    dataset.check_images()
+    return dataset
 
 
 def evaluate_with(model, dataset, config: TrainConfig, *, method: str | None = None, flip_test: bool | None = None,

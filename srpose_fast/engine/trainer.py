@@ -242,7 +242,10 @@ class Trainer:
             bar.close()
         broadcast_buffers(self.model, self.dist)
         if epoch_steps == 0:
-            raise RuntimeError("the training loader yielded no batches; check the data set and batch_size")
+            dataset = getattr(self.loader, "dataset", None)
+            held = "no samples" if dataset is None else f"{len(dataset)} samples over {world} process(es)"
+            raise ValueError(f"the training loader yielded no batches: {held} at batch_size {config.batch_size}"
+                             f"{' with drop_last' if config.drop_last else ''}")
         elapsed = time.perf_counter() - epoch_start
         return {"epoch": self.epoch + 1, "iter": self.iteration, "loss": self._reduce_loss(epoch_loss, epoch_steps),
                 "lr": lr, "images_per_s": epoch_images * world / max(elapsed, 1e-9), "time": elapsed}
@@ -362,9 +365,15 @@ def build_train_dataset(config: TrainConfig, model) -> Dataset:
                             half_body_min_joints=config.half_body_min_joints,
                             scale_factor=config.scale_factor, rot_factor=config.rot_factor, rot_prob=config.rot_prob,
                             box_shift_prob=config.box_shift_prob)
-    return TopDownCocoDataset(config.train_ann, config.train_images, keypoint_set=model.keypoint_set,
-                              input_size=model.input_size, heatmap_size=model.heatmap_size, train=True,
-                              augment=augment, seed=config.seed)
+    dataset = TopDownCocoDataset(config.train_ann, config.train_images, keypoint_set=model.keypoint_set,
+                                 input_size=model.input_size, heatmap_size=model.heatmap_size, train=True,
+                                 augment=augment, seed=config.seed)
+    if len(dataset) == 0:
+        raise ValueError(f"no training samples: none of the person annotations in {config.train_ann} has a labelled "
+                         f"keypoint and a box inside its image ({dataset.num_without_keypoints} without a labelled "
+                         f"keypoint, {dataset.num_dropped_boxes} with a box outside its image)")
+    dataset.check_images()
+    return dataset
 
 
 def build_train_loader(dataset: Dataset, config: TrainConfig, info: DistInfo, *,

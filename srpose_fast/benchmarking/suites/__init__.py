@@ -25,6 +25,7 @@ SUITES = {
     "train": _lazy("models", "build_train_cases"),
     "infer": _lazy("models", "build_infer_cases"),
     "deploy": _lazy("deploy", "build_cases"),
+    "export": _lazy("export", "build_cases"),
     "bottomup": _lazy("bottomup", "build_cases"),
 }
 MODEL_SUITES = ("train", "infer")
