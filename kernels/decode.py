@@ -32,7 +32,8 @@ from torch.library import wrap_triton
 
 from . import launch
 from .refine import (
-    argmax_update, decode_outputs, flip_inputs, flip_partner, flipped_columns, refine_and_store, refine_config, store_partial,
+    argmax_update, decode_outputs, flip_inputs, flip_partner, flipped_columns, refine_and_store, refine_config,
+    store_partial,
 )
 
 BLOCK = 1024  # values an argmax step reads (ROWS x BLOCK_W)
@@ -69,7 +70,7 @@ def _map_bases(h_ptr, f_ptr, fidx_ptr, nk, shn, shk, sfn, sfk, K: tl.constexpr, 
     return n, h_ptr + n * shn + k.to(tl.int64) * shk, f_ptr + n * sfn + fk.to(tl.int64) * sfk
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n_splits"])  # set by the batch size: one binary for any batch
 def _decode_argmax_kernel(
     h_ptr, f_ptr, fidx_ptr, part_val_ptr, part_idx_ptr,
     H, W, n_splits,
@@ -95,7 +96,7 @@ def _decode_argmax_kernel(
     store_partial(part_val_ptr, part_idx_ptr, nk, split, n_splits, best, best_i, nan_seen)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n_splits"])  # set by the batch size: one binary for any batch
 def _decode_refine_kernel(
     h_ptr, f_ptr, fidx_ptr, part_val_ptr, part_idx_ptr, g_ptr, center_ptr, scale_ptr, kp_ptr, score_ptr,
     H, W, n_splits,
@@ -106,7 +107,8 @@ def _decode_refine_kernel(
 ):
     nk = tl.program_id(0)
     n, h_base, f_base = _map_bases(h_ptr, f_ptr, fidx_ptr, nk, shn, shk, sfn, sfk, K, FLIP)
-    refine_and_store(_merged_window, (h_base, f_base, H, W, shh, shw, sfh, sfw), (FLIP, SHIFT), part_val_ptr, part_idx_ptr, g_ptr, center_ptr, scale_ptr, kp_ptr, score_ptr, n, nk, n_splits,
+    refine_and_store(_merged_window, (h_base, f_base, H, W, shh, shw, sfh, sfw), (FLIP, SHIFT),
+                     part_val_ptr, part_idx_ptr, g_ptr, center_ptr, scale_ptr, kp_ptr, score_ptr, n, nk, n_splits,
                      H, W, METHOD, KB, HAS_TRANSFORM, BWL, BWG, TO)
 
 

@@ -229,8 +229,8 @@ def _dark_offset(blur, factor, x0, y0, H, W, ok, TO: tl.constexpr, UDP: tl.const
 
 
 @triton.jit
-def refine_and_store(read, src, SPEC: tl.constexpr, part_val_ptr, part_idx_ptr, g_ptr, center_ptr, scale_ptr, kp_ptr, score_ptr,
-                     n, nk, n_splits, H, W,
+def refine_and_store(read, src, SPEC: tl.constexpr,
+                     part_val_ptr, part_idx_ptr, g_ptr, center_ptr, scale_ptr, kp_ptr, score_ptr, n, nk, n_splits, H, W,
                      METHOD: tl.constexpr, KB: tl.constexpr, HAS_TRANSFORM: tl.constexpr,
                      BWL: tl.constexpr, BWG: tl.constexpr, TO: tl.constexpr):
     """Map nk's argmax from the partials, its refinement from windows read by `read(src, ...)`, the

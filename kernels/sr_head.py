@@ -129,7 +129,7 @@ def _sr_head_bwd_input_kernel(
     tl.store(gx_ptr + gx_offs, acc.to(gx_ptr.dtype.element_ty), mask=p_mask[:, None] & c_mask[None, :])
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["N", "n_splits"])  # set by the batch size: one binary for any batch
 def _sr_head_bwd_weight_kernel(
     go_ptr, x_ptr, pw_ptr, pb_ptr,
     N, H, W, E, n_splits,

@@ -41,7 +41,8 @@ from torch.library import wrap_triton
 
 from . import launch
 from .refine import (
-    argmax_update, decode_outputs, flip_inputs, flip_partner, flipped_columns, refine_and_store, refine_config, store_partial,
+    argmax_update, decode_outputs, flip_inputs, flip_partner, flipped_columns, refine_and_store, refine_config,
+    store_partial,
 )
 from .sr_head import mma
 
@@ -51,7 +52,7 @@ GPU_TAPS = 2048
 INTERPRETER_TAPS = 65536
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n_splits"])  # set by the batch size: one binary for any batch
 def _sr_argmax_kernel(
     x_ptr, fx_ptr, w_ptr, b_ptr, fidx_ptr, part_val_ptr, part_idx_ptr,
     h, w, E, n_ptiles, n_splits,
@@ -211,7 +212,7 @@ def _sr_window(src, SPEC: tl.constexpr, oy, ox, BW: tl.constexpr):
     return tl.where(inside, v, 0.0)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n_splits"])  # set by the batch size: one binary for any batch
 def _sr_refine_kernel(
     x_ptr, fx_ptr, w_ptr, b_ptr, fidx_ptr, part_val_ptr, part_idx_ptr, g_ptr, center_ptr, scale_ptr,
     kp_ptr, score_ptr,
@@ -228,7 +229,8 @@ def _sr_refine_kernel(
         x_ptr, fx_ptr, w_ptr, b_ptr, fidx_ptr, nk, E, sxn, sxc, sfn, sfc, swo, K, R, FLIP)
     src = (x_base, fx_base, w_base, fw_base, b_base, fb_base, h, w, E, sxc, sxh, sxw, sfc, sfh, sfw, swo, swc, swh,
            sww)
-    refine_and_store(_sr_window, src, (KS, R, HAS_BIAS, FLIP, SHIFT, TAPS), part_val_ptr, part_idx_ptr, g_ptr, center_ptr, scale_ptr, kp_ptr, score_ptr,
+    refine_and_store(_sr_window, src, (KS, R, HAS_BIAS, FLIP, SHIFT, TAPS),
+                     part_val_ptr, part_idx_ptr, g_ptr, center_ptr, scale_ptr, kp_ptr, score_ptr,
                      n, nk, n_splits, h * R, w * R, METHOD, KB, HAS_TRANSFORM, BWL, BWG, TO)
 
 
