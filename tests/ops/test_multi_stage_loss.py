@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from srpose_fast.codecs.targets import encode_heatmaps
 from srpose_fast.ops.multi_stage_loss import TARGET_METHODS, multi_stage_loss
@@ -24,6 +23,7 @@ from srpose_fast.reference.loss import srpose_losses
 from srpose_fast.reference.pipeline import make_targets
 
 from backends import DEVICES
+from new_tensors import RecordNewTensors
 from tolerances import assert_close_fp32, assert_within_twice_torch_error
 
 pytest.importorskip("triton")
@@ -365,31 +365,16 @@ def test_compile_fullgraph_smoke(fused_backend):
 
 # --- no target is materialised --------------------------------------------------------------------
 
-class RecordOutputs(TorchDispatchMode):
-    """Records the shape of every tensor an aten op returns."""
-
-    def __init__(self):
-        super().__init__()
-        self.shapes = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in (out if isinstance(out, (tuple, list)) else (out,)):
-            if isinstance(t, torch.Tensor):
-                self.shapes.append(tuple(t.shape))
-        return out
-
-
 def large_outputs(backend, preds, keypoints, weight):
     """Shapes of the tensors of at least N*K*(smallest map's pixels) elements that the forward pass
     and the backward pass create: any target (full-resolution or pooled) is at least that large."""
     n, k = keypoints.shape[:2]
     threshold = n * k * min(p.shape[-2] * p.shape[-1] for p in preds)
     leaves = [p.detach().clone().requires_grad_() for p in preds]
-    with RecordOutputs() as fwd:
+    with RecordNewTensors() as fwd:
         loss = multi_stage_loss(leaves, keypoints, weight, sigma=2.0, stage_weights=(1e-4, 1.0, 1.0),
                                 backend=backend)
-    with RecordOutputs() as bwd:
+    with RecordNewTensors() as bwd:
         torch.autograd.grad(loss, leaves)
     big = lambda shapes: [s for s in shapes if torch.Size(s).numel() >= threshold]  # noqa: E731
     return big(fwd.shapes), big(bwd.shapes)
