@@ -3,7 +3,8 @@ built from `srpose_fast.codecs`' argmax, refinements, flip merge and transform) 
 `torch.onnx.export(dynamo=True)` and run by onnxruntime, against the same function run eagerly.
 
 One graph holds every decode method, with and without the flip merge, on 17x13 maps of K = 5 keypoints
-(flip indices (0, 2, 1, 4, 3)); its batch holds the awkward maps: Gaussians at sub-pixel centres, ties
+(flip indices (0, 2, 1, 4, 3)) and on 7x5 maps of K = 3 (where DARK refines only x = 2). The 17x13 batch
+holds the awkward maps: Gaussians at sub-pixel centres, ties
 (a plateau, a constant map), all-zero and all-negative maps, maxima on every border and just inside the
 refinements' bounds, noise, and one map holding a NaN. That map is the one difference: onnxruntime's ReduceMax
 skips NaN where torch's max propagates it, so the graph decodes the map's other pixels where the reference
@@ -29,22 +30,40 @@ from srpose_fast.ops.decode import decode_heatmaps_reference
 
 FLIP = (0, 2, 1, 4, 3)
 K, H, W = 5, 17, 13
+SMALL_FLIP = (2, 1, 0)
+SMALL = (3, 7, 5)  # K, H, W
 BLUR = 5
 NAN_MAP = (7, 1, 4, 4)  # sample, keypoint, y, x
+INPUTS = ("maps", "flipped", "center", "scale")
 
 
 def _decode(maps, flipped, center, scale, method):
-    return decode_heatmaps_reference(maps, method=method, blur_kernel=BLUR, flipped=flipped, flip_indices=FLIP,
+    flip = FLIP if maps.shape[1] == K else SMALL_FLIP
+    return decode_heatmaps_reference(maps, method=method, blur_kernel=BLUR, flipped=flipped, flip_indices=flip,
                                      flip_shift=method != "dark_udp", center=center, scale=scale)
 
 
 class EveryDecode(torch.nn.Module):
-    """(keypoints, scores) of every method with the flip merge, then of every method without it."""
+    """For the 17x13 set, then the 7x5 set: (keypoints, scores) of every method with the flip merge, then of
+    every method without it."""
 
-    def forward(self, maps, flipped, center, scale):
-        with_flip = [out for m in DECODE_METHODS for out in _decode(maps, flipped, center, scale, m)]
-        without = [out for m in DECODE_METHODS for out in _decode(maps, None, center, scale, m)]
-        return tuple(with_flip + without)
+    def forward(self, maps, flipped, center, scale, small, small_flipped, small_center, small_scale):
+        outputs = []
+        for args in ((maps, flipped, center, scale), (small, small_flipped, small_center, small_scale)):
+            outputs += [out for m in DECODE_METHODS for out in _decode(*args, m)]
+            outputs += [out for m in DECODE_METHODS for out in _decode(args[0], None, *args[2:], m)]
+        return tuple(outputs)
+
+
+def small_maps() -> tuple[torch.Tensor, torch.Tensor]:
+    """(maps, flipped), (4, 3, 7, 5): Gaussians, a zero map, maxima on the border and at DARK's only x."""
+    k, h, w = SMALL
+    maps, flipped = gaussian_maps(4, k, h, w, seed=11, sigma=1.0), gaussian_maps(4, k, h, w, seed=12, sigma=1.0)
+    maps[2], flipped[2] = 0.0, 0.0
+    for j, (x, y) in enumerate([(0, 3), (2, 2), (4, 6)]):
+        maps[3, j] = 0.05
+        maps[3, j, y, x] = 1.0
+    return maps, flipped
 
 
 def awkward_maps() -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,12 +92,16 @@ def awkward_maps() -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    maps, flipped = awkward_maps()
-    center, scale = boxes(len(maps))
+    sets = []
+    for maps, flipped in (awkward_maps(), small_maps()):
+        sets.append((maps, flipped, *boxes(len(maps))))
     path = tmp_path_factory.mktemp("decode") / "decode.onnx"
-    torch.onnx.export(EveryDecode().eval(), (maps, flipped, center, scale), str(path), dynamo=True, verbose=False,
-                      input_names=["maps", "flipped", "center", "scale"])
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), (maps, flipped, center, scale)
+    names = [f"{prefix}{name}" for prefix in ("", "small_") for name in INPUTS]
+    torch.onnx.export(EveryDecode().eval(), sets[0] + sets[1], str(path), dynamo=True, verbose=False,
+                      input_names=names)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {name: t.numpy() for name, t in zip(names, sets[0] + sets[1])})
+    return sets, [torch.from_numpy(a) for a in outputs]
 
 
 def test_the_awkward_maps_are_what_they_claim():
@@ -93,18 +116,20 @@ def test_the_awkward_maps_are_what_they_claim():
 
 @pytest.mark.parametrize("flip", [True, False])
 @pytest.mark.parametrize("method", DECODE_METHODS)
-def test_the_exported_decode_matches_the_reference(session, method, flip):
-    sess, (maps, flipped, center, scale) = session
-    outputs = sess.run(None, {"maps": maps.numpy(), "flipped": flipped.numpy(), "center": center.numpy(),
-                              "scale": scale.numpy()})
-    index = DECODE_METHODS.index(method) + (0 if flip else len(DECODE_METHODS))
-    keypoints, scores = (torch.from_numpy(a) for a in outputs[2 * index: 2 * index + 2])
+@pytest.mark.parametrize("which", [0, 1], ids=["17x13 awkward", "7x5"])
+def test_the_exported_decode_matches_the_reference(session, which, method, flip):
+    sets, outputs = session
+    maps, flipped, center, scale = sets[which]
+    index = 2 * len(DECODE_METHODS) * which + DECODE_METHODS.index(method) + (0 if flip else len(DECODE_METHODS))
+    keypoints, scores = outputs[2 * index], outputs[2 * index + 1]
     ref_keypoints, ref_scores = _decode(maps, flipped if flip else None, center, scale, method)
-    assert ref_scores[NAN_MAP[:2]].isnan() and not scores[NAN_MAP[:2]].isnan()  # see the module's docstring
-    for t in (keypoints, scores, ref_keypoints, ref_scores):
-        t[NAN_MAP[:2]] = 0.0
+    if which == 0:
+        assert ref_scores[NAN_MAP[:2]].isnan() and not scores[NAN_MAP[:2]].isnan()  # see the module's docstring
+        for t in (keypoints, scores, ref_keypoints, ref_scores):
+            t[NAN_MAP[:2]] = 0.0
     torch.testing.assert_close(scores, ref_scores, rtol=0, atol=0, equal_nan=True)
-    merged = flip_merge(maps, flipped, FLIP, shift=method != "dark_udp") if flip else maps
+    flip_indices = FLIP if which == 0 else SMALL_FLIP
+    merged = flip_merge(maps, flipped, flip_indices, shift=method != "dark_udp") if flip else maps
     tol = reference_tolerance(merged, method, BLUR)[..., None].expand(-1, -1, 2)
-    assert_keypoints_close(keypoints, ref_keypoints, in_image_pixels(tol, ref_keypoints, method, (H, W), scale),
-                           f"{method}, flip {flip}")
+    assert_keypoints_close(keypoints, ref_keypoints,
+                           in_image_pixels(tol, ref_keypoints, method, maps.shape[-2:], scale), f"{method}, flip {flip}")

@@ -4,7 +4,7 @@ The graph is what `srpose-fast export --flip-test` writes: `deploy.export.PoseGr
 image keypoints, scores; the flip test and SRPose's shift decoder inside), exported once per model with
 `export_onnx` (dynamic batch) when the provider is set up, which is not timed. Both sides run on the host CPU
 whatever the run's device, in float32, with the same number of threads (torch's), results on the host.
-- reference "torch eager": the same `PoseGraph` called eagerly (`model.predict` with the torch backend);
+- reference (torch eager): the same `PoseGraph` called eagerly (`model.predict` with the torch backend);
 - "onnxruntime": the ONNX file in an onnxruntime CPUExecutionProvider session.
 Checked before timing as the infer suite checks: every keypoint within 1e-3 heatmap pixels of torch's or on a
 near-tie of the flip-merged heatmaps, every score the map's maximum within 1e-3 of its range.
@@ -59,7 +59,7 @@ def _torch_eager(model) -> Provider:
             maps = flip_merge(model(images), model(images.flip(3)), model.codec.flip_indices)
             return keypoints, scores, maps
         return Prepared(run=run, check_output=check_output)
-    return Provider("torch eager", setup, host_sync=True)
+    return Provider("reference", setup, host_sync=True)  # torch eager
 
 
 def _onnxruntime(model, exported: dict) -> Provider:
