@@ -125,9 +125,10 @@ def variants(quick: bool):
     256 (forward and backward); decode and the heatmap-free path for every method, flip, dtype, batch, and
     every blur kernel up to MAX_BLUR_KERNEL (all of them with flip in float32; with the other dtypes and
     without flip at the default 11); the loss for its targets, output sizes and dtypes; the bottom-up top-k
-    for each NMS padding, flip mode and dtype. `quick` keeps one
-    of each kernel and method. Inputs are uninitialised: nothing runs, only the shapes matter."""
-    from srpose_fast.kernels import bottomup_topk, decode, multi_stage_loss, sr_head, sr_head_decode
+    for each NMS padding, flip mode and dtype; the bottom-up loss at both head sizes. `quick` keeps one of each
+    kernel and method. Inputs are uninitialised: nothing runs, only the shapes matter."""
+    from srpose_fast.codecs.bottomup_targets import joint_windows
+    from srpose_fast.kernels import bottomup_loss, bottomup_topk, decode, multi_stage_loss, sr_head, sr_head_decode
     from srpose_fast.ops.decode import MAX_BLUR_KERNEL
 
     dtypes = ["float32", "bfloat16"] if quick else list(DTYPES)
@@ -199,6 +200,19 @@ def variants(quick: bool):
                                multi_stage_loss.heatmap_mse_loss_backward(torch.ones(()), pred, k, v, 8.0, full_h,
                                                                           full_w, m)))
 
+    # The bottom-up loss at the SR head's 512x512 (sigma 8) and the baseline's 128x128 (sigma 2), 30 people.
+    gen = torch.Generator().manual_seed(0)
+    for size, sigma in ((512, 8.0), (128, 2.0)):
+        for n in batches:
+            joints = torch.cat([torch.rand(n, 30, JOINTS, 2, generator=gen) * size, torch.ones(n, 30, JOINTS, 1)], -1)
+            windows, mask = joint_windows(joints, size, sigma), torch.ones(n, size, size)
+            for dtype in (dtypes if size == 512 else ["float32"]):
+                pred = empty(n, JOINTS, size, size, dtype=dtype)
+                yield f"bottomup loss {size} {dtype} N={n}", lambda pred=pred, w=windows, m=mask, s=sigma: (
+                    bottomup_loss.bottomup_heatmap_loss_forward(pred, w, m, s))
+                yield f"bottomup loss backward {size} {dtype} N={n}", lambda pred=pred, w=windows, m=mask, s=sigma: (
+                    bottomup_loss.bottomup_heatmap_loss_backward(torch.ones(n), pred, w, m, s))
+
 
 def batch_dependent(rows: list[dict]) -> list[str]:
     """Variants (labels without the batch) whose kernels compiled differently at batch 1 and 256: the batch
@@ -206,6 +220,8 @@ def batch_dependent(rows: list[dict]) -> list[str]:
     compiled: dict[str, dict[str, set]] = {}
     for row in rows:
         label, _, batch = row["variant"].rpartition(" N=")
+        if not label:
+            continue  # a variant at one batch size only
         compiled.setdefault(label, {}).setdefault(batch, set()).add((row["kernel"], row["hash"]))
     return sorted(label for label, by_batch in compiled.items() if len({frozenset(v) for v in by_batch.values()}) > 1)
 

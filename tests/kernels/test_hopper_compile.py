@@ -20,7 +20,8 @@ if not (Path(triton.__file__).parent / "backends" / "nvidia").is_dir():
 SCRIPT = Path(__file__).with_name("hopper_compile.py")
 KERNELS = {"_sr_head_fwd_kernel", "_sr_head_bwd_input_kernel", "_sr_head_bwd_weight_kernel", "_decode_argmax_kernel",
            "_decode_refine_kernel", "_sr_argmax_kernel", "_sr_refine_kernel", "_heatmap_mse_fwd_kernel",
-           "_heatmap_mse_bwd_kernel"}
+           "_heatmap_mse_bwd_kernel", "_bottomup_topk_kernel", "_bottomup_heatmap_loss_fwd_kernel",
+           "_bottomup_heatmap_loss_bwd_kernel"}
 HOPPER_MAX_SHARED_BYTES = 232448  # 227 KiB, the most one block may use on an H100 / H200
 
 
