@@ -7,6 +7,7 @@ folder is never held in memory.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -59,6 +60,8 @@ def _folder_images(folder: Path) -> list[Path]:
 
 
 def _open_video(path: Path) -> cv2.VideoCapture:
+    # FFmpeg's own log lines ("moov atom not found") would precede our one-line error; a user's setting wins.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when OpenCV opens FFmpeg
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ValueError(f"could not open video {path} (OpenCV cannot read it; is it truncated or not a video?)")

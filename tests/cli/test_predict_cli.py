@@ -60,7 +60,7 @@ def test_a_folder_with_a_coco_detection_file(photos, tmp_path, capsys):
 
 
 def test_one_image_without_boxes_is_the_whole_image(photos, tmp_path, capsys):
-    folder, _, checkpoint = photos
+    folder, ann, checkpoint = photos
     image = folder / "000000000002.jpg"
     assert main(["predict", "srpose_demo", str(image), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "a"),
                  "--kpt-thr", "0"]) == 0
@@ -68,6 +68,12 @@ def test_one_image_without_boxes_is_the_whole_image(photos, tmp_path, capsys):
     assert person["box"] == [0, 0, 192, 256] and len(person["keypoints"]) == 17
     (result,) = json.loads((tmp_path / "a" / "results.json").read_text())
     assert result["image_id"] == 1 and result["keypoints"] == sum(person["keypoints"], [])
+
+    # --ann gives the image its id in a COCO file (the synthetic set's: 2), so `srpose-fast score` can read results.json
+    assert main(["predict", "srpose_demo", str(image), "--checkpoint", str(checkpoint), "--ann", str(ann),
+                 "--out", str(tmp_path / "b"), "--no-overlays"]) == 0
+    assert json.loads(capsys.readouterr().out) == [person]
+    assert json.loads((tmp_path / "b" / "results.json").read_text())[0]["image_id"] == 2
 
     for boxes, fmt in (("[[0, 0, 192, 256]]", "xywh"), ("[[0, 0, 192, 256]]", "xyxy")):
         assert main(["predict", "srpose_demo", str(image), "--checkpoint", str(checkpoint), "--boxes", boxes,
