@@ -77,12 +77,21 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[Any], None]) -> Path:
-    """Call `write(binary_file)` on a temporary file next to `path`, then move it into place."""
+    """Call `write(binary_file)` on a temporary file next to `path`, then move it into place. The file gets
+    the permissions a plain `open(path, "w")` gives (mkstemp's temporary file is readable by its owner only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if os.name == "posix":
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

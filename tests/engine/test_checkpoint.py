@@ -1,3 +1,4 @@
+import os
 import random
 import re
 
@@ -217,3 +218,12 @@ def test_interrupt_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".pth", ".tmp")) == ["epoch_001.pth", "latest.pth"]
     assert not list(tmp_path.glob(".*"))
     assert load_checkpoint(tmp_path / "latest.pth", tiny_model(), model_name="tiny")["epoch"] == 1
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_atomic_write_gives_the_permissions_of_a_plain_write(tmp_path):
+    from srpose_fast.engine.checkpoint import atomic_write
+
+    atomic_write(tmp_path / "atomic.json", lambda f: f.write(b"{}"))
+    (tmp_path / "plain.json").write_bytes(b"{}")
+    assert (tmp_path / "atomic.json").stat().st_mode == (tmp_path / "plain.json").stat().st_mode
