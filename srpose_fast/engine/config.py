@@ -94,7 +94,7 @@ class TrainConfig:
     # precision and layout
     amp: str = "auto"
     channels_last: bool = True
-    sync_bn: bool = False
+    sync_bn: bool | str = False  # true (every BatchNorm), "backbone" (the backbone's only), false
     # fused ops (SR head, loss, decode) and the loss's targets
     backend: str = "auto"
     target_method: str = "msra"
@@ -131,6 +131,8 @@ class TrainConfig:
             raise ValueError(f"lr_steps must be increasing, got {self.lr_steps}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if isinstance(self.sync_bn, str) and self.sync_bn != "backbone":
+            raise ValueError(f"sync_bn must be true, false or \"backbone\", got {self.sync_bn!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.target_method not in TARGET_METHODS:

@@ -114,16 +114,25 @@ def gather_objects(obj, info: DistInfo) -> list:
     return out
 
 
-def prepare_model(model: nn.Module, info: DistInfo, *, sync_bn: bool = False,
+def convert_sync_bn(model: nn.Module, which: bool | str) -> nn.Module:
+    """BatchNorm -> SyncBatchNorm in the whole model (`which` True) or in `model.backbone` only ("backbone":
+    HRFormer's training syncs its backbone's statistics and keeps the head's per GPU)."""
+    if which == "backbone":
+        model.backbone = nn.SyncBatchNorm.convert_sync_batchnorm(model.backbone)
+        return model
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model) if which else model
+
+
+def prepare_model(model: nn.Module, info: DistInfo, *, sync_bn: bool | str = False,
                   channels_last: bool = False) -> nn.Module:
     """Move to the device (channels-last if asked), convert BatchNorm to SyncBatchNorm (if asked and
-    distributed), and wrap in DistributedDataParallel when there is more than one process.
+    distributed: `convert_sync_bn`), and wrap in DistributedDataParallel when there is more than one process.
     Returns the module to call; the plain model stays reachable as `.module`."""
     if sync_bn and info.distributed:
         if info.device.type != "cuda":
             raise ValueError("sync_bn needs CUDA devices (torch's SyncBatchNorm runs only on GPUs); "
                              "set sync_bn to false for a CPU run")
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = convert_sync_bn(model, sync_bn)
     model = model.to(info.device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -22,7 +22,7 @@ SRPOSE_OPTIMISER = dict(optimizer="adam", lr=5e-4, weight_decay=0.0, warmup_iter
 # SPEC.md section 7: AdamW 5e-4, betas (.9, .999), wd 0.01 but 0 on the bias tables, same schedule, fp16 with a
 # dynamic loss scale, SyncBN, a checkpoint every 5 epochs.
 HRFORMER_OPTIMISER = dict(SRPOSE_OPTIMISER, optimizer="adamw", weight_decay=0.01,
-                          no_weight_decay=("relative_position_bias_table",), amp="fp16", sync_bn=True,
+                          no_weight_decay=("relative_position_bias_table",), amp="fp16", sync_bn="backbone",
                           checkpoint_interval=5)
 # SPEC.md section 2: flip 0.5, half-body 0.3 above 8 visible joints, scale 0.5, rotation 40 with p 0.6, 30% of
 # the box centres moved; MSRA Gaussian targets.

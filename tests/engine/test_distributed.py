@@ -67,3 +67,16 @@ def test_sampler_order_depends_on_seed_and_epoch_only():
     assert list(a) != list(b)
     shards = [list(build_sampler(data, DistInfo(rank=r, world_size=2), seed=3)) for r in range(2)]
     assert sorted(shards[0] + shards[1]) == data
+
+
+def test_sync_bn_converts_the_whole_model_or_the_backbone_only():
+    from srpose_fast.engine.distributed import convert_sync_bn
+    from srpose_fast.models import build_model
+
+    def kinds(module):
+        return {type(m).__name__ for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+
+    assert kinds(convert_sync_bn(build_model("srpose_demo"), True)) == {"SyncBatchNorm"}
+    model = convert_sync_bn(build_model("srpose_demo"), "backbone")
+    assert kinds(model.backbone) == {"SyncBatchNorm"} and kinds(model.head) == {"BatchNorm2d"}
+    assert kinds(convert_sync_bn(build_model("srpose_demo"), False)) == {"BatchNorm2d"}
