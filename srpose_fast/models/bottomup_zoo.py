@@ -5,6 +5,12 @@ the SR head at the input's resolution (512^2, sigma 8) and the Associative Embed
 quarter of it (128^2, sigma 2). Both sigmas are the original's default rule, heatmap size / 64, which
 this table applies to any input size. NMS kernel (padding = kernel // 2): 11 for the HRNet-W32 SR
 model, 5 for the others.
+
+`bottomup_demo` is no original model: it is sized to learn on a CPU in minutes (`srpose-fast demo
+--bottom-up`). A narrow HRNet (16 channels at stride 4) and the SR head at 128^2, with two settings of its
+own, both measured on the synthetic multi-person set (notes in engine/demo_bottomup.py): sigma =
+heatmap size / 32 (4 pixels), and the original's "max" push loss, whose gradient does not vanish when
+the tags of different people are equal (the "exp" push's does, and its tags stayed collapsed).
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ class BottomUpSpec:
     num_deconv_layers: int = 0
     input_size: int = 512
     head_kwargs: dict = field(default_factory=dict)
+    sigma_divisor: int = SIGMA_DIVISOR
     description: str = ""
 
 
@@ -43,7 +50,8 @@ BOTTOMUP_SPECS = {
                                               description="Associative Embedding, HRNet-W32, 512 (paper: 65.3 AP)"),
     "bottomup_simple_res50": BottomUpSpec("resnet50", "simple", 5, num_deconv_layers=3,
                                           description="Associative Embedding, ResNet-50, 512 (paper: 46.7 AP)"),
-    "bottomup_demo": BottomUpSpec("hrnet_w8_small", "sr", 5, _HRNET_SINGLE, input_size=128,
+    "bottomup_demo": BottomUpSpec("hrnet_w8_small", "sr", 5, {**_HRNET_SINGLE, "width": 16}, input_size=128,
+                                  head_kwargs={"loss_type": "max"}, sigma_divisor=32,
                                   description="a narrow AE + SR head model that trains on a CPU in minutes"),
 }
 
@@ -79,7 +87,7 @@ def build_bottomup_model(name: str, *, keypoint_set: str | KeypointSet = "coco",
     channels = tuple(backbone.out_channels)
     in_index = len(channels) - 1 if spec.num_deconv_layers else 0
     heatmap_size = size if spec.head == "sr" else size // SIMPLE_STRIDE
-    codec = AssociativeEmbedding(input_size=size, heatmap_size=heatmap_size, sigma=heatmap_size / SIGMA_DIVISOR,
+    codec = AssociativeEmbedding(input_size=size, heatmap_size=heatmap_size, sigma=heatmap_size / spec.sigma_divisor,
                                  nms_kernel=spec.nms_kernel, nms_padding=spec.nms_kernel // 2,
                                  flip_indices=tuple(kset.flip_indices))
     kwargs = {"num_deconv_layers": spec.num_deconv_layers, **spec.head_kwargs, **head_overrides,

@@ -110,8 +110,10 @@ def test_loss_goes_through_the_head_and_the_codec():
     outputs = model(images)
     batch = {"image": images, "joints": joints, "mask": mask}
     loss = model.loss(outputs, batch)
-    expected = associative_embedding_loss(outputs[0], bottomup_heatmaps(joints, 64, 1.0), mask,
-                                          joint_indices(joints, 64))
+    # bottomup_demo: sigma = 64 / 32 = 2 at this size, and the "max" push
+    assert model.codec.sigma == 2.0 and model.head.loss_type == "max"
+    expected = associative_embedding_loss(outputs[0], bottomup_heatmaps(joints, 64, 2.0), mask,
+                                          joint_indices(joints, 64), loss_type="max")
     torch.testing.assert_close(loss, expected["loss"])
     assert set(model.loss_terms(outputs, batch)) == {"heatmap_loss", "push_loss", "pull_loss", "loss"}
     loss.backward()
@@ -156,6 +158,7 @@ def test_srpose_fork_checkpoint_loads_by_name(tmp_path):
     (dict(input_size=(128, 96)), "square"),
     (dict(input_size=100), "multiple of 64"),
     (dict(backend="gpu"), "backend"),
+    (dict(loss_type="square"), "loss_type"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

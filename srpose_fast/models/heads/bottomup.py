@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...losses.associative_embedding import AE_LOSS_TYPES
 from ...ops.bottomup_loss import bottomup_loss
 from ...ops.sr_head import sr_head
 from .base import HeatmapHead, plain_and_flipped
@@ -36,6 +37,8 @@ class BottomUpHead(HeatmapHead):
 
     def __init__(self, num_joints: int, in_index: int, codec=None, backend: str = "auto", loss_type: str = "exp"):
         super().__init__(codec)
+        if loss_type not in AE_LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {AE_LOSS_TYPES} (the AE push term), got {loss_type!r}")
         self.num_joints = num_joints
         self.in_index = in_index
         self.loss_type = loss_type
