@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="outputs/bench", help="folder for the JSON, the table and the plot")
     p.add_argument("--suite", action="append", default=None,
                    help="run only this suite (repeatable): sr_head, decode, sr_head_decode, loss, deploy, export, bottomup, "
-                        "train[:MODELS], infer[:MODELS] (MODELS: zoo names, comma-separated)")
+                        "loss_bottomup, train[:MODELS], infer[:MODELS] (MODELS: zoo names, comma-separated)")
     p.add_argument("--cases", metavar="REGEX", default=None,
                    help='run only the cases whose "<suite>/<case name>" matches REGEX (re.search), '
                         'e.g. "decode/dark\\+flip 256x192 N64$"')

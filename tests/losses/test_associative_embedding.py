@@ -8,6 +8,7 @@ import torch
 
 from srpose_fast.losses.associative_embedding import (associative_embedding_loss, masked_heatmap_loss,
                                                       tag_loss)
+from srpose_fast.reference.bottomup_loss import original_loss
 
 
 def indices_of(people, max_people=3, num_joints=2):
@@ -88,34 +89,15 @@ def test_total_is_batch_means_times_factors():
     assert losses["loss"].item() == pytest.approx(1 / 12 + 1e-3 * (0.5 + 0.5 * math.exp(-9)), rel=1e-6)
 
 
-def loop_tag_loss(tags, indices, loss_type):
-    """SPEC's formulas person by person (the original's loop structure), for the gradient check."""
-    pushes, pulls = [], []
-    for flat, joints in zip(tags.reshape(tags.shape[0], -1), indices):
-        refs, pull = [], flat.new_zeros(())
-        for person in joints:
-            picked = [flat[int(i)] for i, flag in person if flag > 0]
-            if picked:
-                t = torch.stack(picked)
-                refs.append(t.mean())
-                pull = pull + ((t - refs[-1]) ** 2).mean()
-        p = len(refs)
-        push = flat.new_zeros(())
-        for a in range(p):
-            for b in range(p):
-                if a != b:
-                    d = refs[a] - refs[b]
-                    push = push + (torch.exp(-d * d) if loss_type == "exp" else torch.clamp(1 - d.abs(), min=0))
-        pushes.append(push * 0.5 / (p * (p - 1)) if p > 1 else push)
-        pulls.append(pull / p if p else pull)
-    return torch.stack(pushes), torch.stack(pulls)
-
-
 @pytest.mark.parametrize("loss_type", ["exp", "max"])
-def test_values_and_gradients_match_the_loop(loss_type):
+def test_values_and_gradients_match_the_original_loops(loss_type):
+    # reference.bottomup_loss runs the original's per-person loops (AELoss.singleTagLoss); the heatmap term is
+    # compared too, with a random mask.
     torch.manual_seed(0)
     n, k, h, w, m = 3, 5, 7, 9, 6
-    tags = (torch.randn(n, k, h, w, dtype=torch.float64) * 0.7).requires_grad_()
+    output = (torch.randn(n, 2 * k, h, w, dtype=torch.float64) * 0.7).requires_grad_()
+    target = torch.rand(n, k, h, w, dtype=torch.float64)
+    mask = (torch.rand(n, h, w) > 0.3).double()
     indices = torch.zeros(n, m, k, 2, dtype=torch.int32)
     for i in range(n):
         for p in range(i + 2 if i < 2 else 0):  # 2 and 3 people, then none
@@ -125,14 +107,14 @@ def test_values_and_gradients_match_the_loop(loss_type):
             indices[i, p, :count, 0] = flat.int()
             indices[i, p, :count, 1] = 1
     indices[0, 1, 0] = indices[0, 0, 0]  # two people indexing one pixel: both get its gradient
-    push, pull = tag_loss(tags, indices, loss_type)
-    grads = torch.autograd.grad((push * 1.3 + pull * 0.7).sum(), tags)[0]
-    ref_push, ref_pull = loop_tag_loss(tags, indices, loss_type)
-    ref_grads = torch.autograd.grad((ref_push * 1.3 + ref_pull * 0.7).sum(), tags)[0]
-    torch.testing.assert_close(push, ref_push.to(push.dtype), rtol=1e-6, atol=1e-7)
-    torch.testing.assert_close(pull, ref_pull.to(pull.dtype), rtol=1e-6, atol=1e-7)
-    torch.testing.assert_close(grads, ref_grads, rtol=1e-5, atol=1e-7)
-    assert grads.abs().sum() > 0
+    terms = associative_embedding_loss(output, target, mask, indices, loss_type=loss_type)
+    expected = original_loss(output, target, mask, indices, loss_type=loss_type)
+    grads = torch.autograd.grad(terms["loss"], output)[0]
+    expected_grads = torch.autograd.grad(expected["loss"], output)[0]
+    for name in ("heatmap_loss", "push_loss", "pull_loss", "loss"):
+        torch.testing.assert_close(terms[name], expected[name].to(terms[name].dtype), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(grads, expected_grads, rtol=1e-9, atol=1e-12)
+    assert expected["push_loss"] > 0 and expected["pull_loss"] > 0
 
 
 def test_bad_inputs_say_what_is_wrong():

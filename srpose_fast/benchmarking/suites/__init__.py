@@ -27,6 +27,7 @@ SUITES = {
     "deploy": _lazy("deploy", "build_cases"),
     "export": _lazy("export", "build_cases"),
     "bottomup": _lazy("bottomup", "build_cases"),
+    "loss_bottomup": _lazy("loss_bottomup", "build_cases"),
 }
 MODEL_SUITES = ("train", "infer")
 
