@@ -105,11 +105,16 @@ def test_max_loss_type_and_factors():
                         pull_factor=3e-3)
 
 
-def test_non_contiguous_output():
+@pytest.mark.parametrize("layout", ["column-major", "channels-last"])
+def test_non_contiguous_output(layout):
+    # channels-last is what the trainer's default (channels_last: true) hands the loss
     output, joints, mask = make_case(2, 3, 18, 14, 3, seed=4)
-    transposed = output.transpose(2, 3).contiguous().transpose(2, 3)  # same values, column-major strides
-    assert not transposed.is_contiguous()
-    check_against_torch(transposed, joints, mask, sigma=2.0)
+    if layout == "column-major":
+        strided = output.transpose(2, 3).contiguous().transpose(2, 3)
+    else:
+        strided = output.contiguous(memory_format=torch.channels_last)
+    assert not strided.is_contiguous()
+    check_against_torch(strided, joints, mask, sigma=2.0)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
