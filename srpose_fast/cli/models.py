@@ -6,10 +6,14 @@ import argparse
 
 def run(args: argparse.Namespace) -> int:
     from ..models import MODEL_SPECS
+    from ..models.bottomup_zoo import BOTTOMUP_SPECS
 
-    width = max(map(len, MODEL_SPECS))
-    for name, spec in sorted(MODEL_SPECS.items()):
-        print(f"{name:<{width}}  {spec.input_size[0]}x{spec.input_size[1]}  {spec.description}")
+    rows = {name: (f"{spec.input_size[0]}x{spec.input_size[1]}", spec.description) for name, spec in MODEL_SPECS.items()}
+    rows.update({name: (f"{spec.input_size}x{spec.input_size}", spec.description)  # whole images, square training
+                 for name, spec in BOTTOMUP_SPECS.items()})
+    width = max(map(len, rows))
+    for name, (size, description) in sorted(rows.items()):
+        print(f"{name:<{width}}  {size}  {description}")
     return 0
 
 

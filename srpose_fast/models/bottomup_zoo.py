@@ -43,13 +43,13 @@ _HRNET_SINGLE = {"multiscale_output": False}
 
 BOTTOMUP_SPECS = {
     "bottomup_sr_hrnet_w32": BottomUpSpec("hrnet_w32", "sr", 11, _HRNET_SINGLE,
-                                          description="AE + SR head, HRNet-W32, 512 (paper: 67.1 AP)"),
+                                          description="AE + SR head, HRNet-W32 (paper: 67.1 AP)"),
     "bottomup_sr_res50": BottomUpSpec("resnet50", "sr", 5, num_deconv_layers=3,
-                                      description="AE + SR head, ResNet-50, 512 (paper: 48.4 AP)"),
+                                      description="AE + SR head, ResNet-50 (paper: 48.4 AP)"),
     "bottomup_simple_hrnet_w32": BottomUpSpec("hrnet_w32", "simple", 5, _HRNET_SINGLE,
-                                              description="Associative Embedding, HRNet-W32, 512 (paper: 65.3 AP)"),
+                                              description="Associative Embedding, HRNet-W32 (paper: 65.3 AP)"),
     "bottomup_simple_res50": BottomUpSpec("resnet50", "simple", 5, num_deconv_layers=3,
-                                          description="Associative Embedding, ResNet-50, 512 (paper: 46.7 AP)"),
+                                          description="Associative Embedding, ResNet-50 (paper: 46.7 AP)"),
     "bottomup_demo": BottomUpSpec("hrnet_w8_small", "sr", 5, {**_HRNET_SINGLE, "width": 16}, input_size=128,
                                   head_kwargs={"loss_type": "max"}, sigma_divisor=32,
                                   description="a narrow AE + SR head model that trains on a CPU in minutes"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from srpose_fast.cli import main
 from srpose_fast.codecs.bottomup_targets import bottomup_heatmaps, joint_indices
 from srpose_fast.losses.associative_embedding import associative_embedding_loss
 from srpose_fast.models import build_model, list_models
@@ -169,7 +170,11 @@ def test_bad_arguments(kwargs, message):
         build_model("bottomup_sr_hrnet_w64")
 
 
-def test_zoo_lists_and_builds_the_bottomup_models():
+def test_zoo_lists_and_builds_the_bottomup_models(capsys):
     assert set(BOTTOMUP_SPECS) <= set(list_models())
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "bottomup_sr_hrnet_w32      512x512  AE + SR head, HRNet-W32 (paper: 67.1 AP)" in listing
+    assert all(name in listing for name in BOTTOMUP_SPECS)
     model = build_model("bottomup_demo", input_size=64, backend="torch")
     assert model.kind == "bottom_up" and model.input_size == (64, 64) and model.backend == "torch"
