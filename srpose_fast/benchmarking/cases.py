@@ -273,6 +273,20 @@ def compare_low_precision(actual: Any, expected: Any, oracle: Any, *, factor: fl
     return CheckResult(worst_ratio <= factor, worst_ratio, factor, "error / reference's error", detail)
 
 
+def close_or_low_precision(float32_oracle: Callable[[Any], Any], is_float32: Callable[[Any], bool], *, tol: float,
+                           floor: float) -> Callable[[Any, Any, Any, Any], CheckResult]:
+    """A case's check for float32 or 16-bit inputs: float32 outputs within `tol` of the reference's
+    (`compare_close`); 16-bit ones by `compare_low_precision` against `float32_oracle(inputs)` (the reference
+    on the inputs upcast, computed once per inputs) with `floor`."""
+    oracle = once_per_inputs(float32_oracle)
+
+    def check(inputs, expected, output, provider):
+        if is_float32(inputs):
+            return compare_close(output, expected, tol=tol)
+        return compare_low_precision(output, expected, oracle(inputs), floor=floor)
+    return check
+
+
 def check_keypoints_on_maps(maps: torch.Tensor, ref_keypoints: Any, ref_scores: Any, keypoints: Any, scores: Any, *,
                             value_tol: float, kp_atol: float, max_tie_fraction: float = 0.1) -> CheckResult:
     """Keypoints decoded from (a computation of) `maps` (N, K, H, W), in heatmap pixels, against the reference's.

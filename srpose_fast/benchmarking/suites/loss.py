@@ -23,7 +23,7 @@ from ...codecs.conventions import SRPOSE_STAGE_WEIGHTS
 from ...ops.multi_stage_loss import SUPPORTED_BACKENDS, multi_stage_loss
 from ...reference.loss import srpose_losses
 from ...reference.pipeline import make_targets
-from ..cases import Case, Provider, compare_close, compare_low_precision, once_per_inputs
+from ..cases import Case, Provider, close_or_low_precision
 from .common import FP32_ONLY, Settings, require_backend
 
 JOINTS = 17
@@ -56,13 +56,8 @@ def _check(device: torch.device):
     def float32_oracle(inputs):
         upcast = {**inputs, "preds": [p.detach().float().requires_grad_(True) for p in inputs["preds"]]}
         return reference_loss(upcast, device)
-    oracle = once_per_inputs(float32_oracle)
-
-    def check(inputs, expected, output, provider):
-        if inputs["preds"][0].dtype == torch.float32:
-            return compare_close(output, expected, tol=FP32_TOL)
-        return compare_low_precision(output, expected, oracle(inputs), floor=1e-5)
-    return check
+    return close_or_low_precision(float32_oracle, lambda inputs: inputs["preds"][0].dtype == torch.float32,
+                                  tol=FP32_TOL, floor=1e-5)
 
 
 def _provider(backend: str, settings: Settings) -> Provider:

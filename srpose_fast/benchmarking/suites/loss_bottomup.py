@@ -22,7 +22,7 @@ import torch
 
 from ...ops.bottomup_loss import SUPPORTED_BACKENDS, bottomup_loss
 from ...reference.bottomup_loss import original_batch_targets, original_loss
-from ..cases import Case, Provider, compare_close, compare_low_precision, once_per_inputs
+from ..cases import Case, Provider, close_or_low_precision
 from .common import FP32_ONLY, Settings, require_backend
 
 JOINTS = 17
@@ -53,13 +53,8 @@ def reference_loss(inputs: dict, device: torch.device):
 def _check(device: torch.device):
     def float32_oracle(inputs):
         return reference_loss({**inputs, "output": inputs["output"].detach().float().requires_grad_(True)}, device)
-    oracle = once_per_inputs(float32_oracle)
-
-    def check(inputs, expected, output, provider):
-        if inputs["output"].dtype == torch.float32:
-            return compare_close(output, expected, tol=FP32_TOL)
-        return compare_low_precision(output, expected, oracle(inputs), floor=1e-5)
-    return check
+    return close_or_low_precision(float32_oracle, lambda inputs: inputs["output"].dtype == torch.float32,
+                                  tol=FP32_TOL, floor=1e-5)
 
 
 def _provider(backend: str, settings: Settings) -> Provider:
