@@ -132,7 +132,7 @@ class TrainConfig:
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
         if isinstance(self.sync_bn, str) and self.sync_bn != "backbone":
-            raise ValueError(f"sync_bn must be true, false or \"backbone\", got {self.sync_bn!r}")
+            raise ValueError(f"config key 'sync_bn' must be true, false or \"backbone\", got {self.sync_bn!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.target_method not in TARGET_METHODS:

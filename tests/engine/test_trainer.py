@@ -103,14 +103,14 @@ def test_config_errors(tmp_path):
 
 @pytest.mark.parametrize("name", HRFORMER_CONFIGS)
 def test_hrformer_config_files(name):
-    """SPEC.md section 7: AdamW with the bias tables at decay 0, fp16 with a dynamic scale, SyncBN, drop path 0.1."""
+    """SPEC.md section 7: AdamW with the bias tables at decay 0, fp16 with a dynamic scale, SyncBN in the backbone only (the head keeps per-GPU BN), drop path 0.1."""
     config = load_config(CONFIGS / f"{name}.json")
     assert config.model == name and name in MODEL_SPECS and name in config.output_dir
     assert (config.optimizer, config.lr, config.weight_decay, config.no_weight_decay) == \
         ("adamw", 5e-4, 0.01, ("relative_position_bias_table",))
     assert (config.epochs, config.lr_steps, config.lr_gamma, config.warmup_iters, config.warmup_ratio) == \
         (210, (170, 200), 0.1, 500, 0.001)
-    assert (config.batch_size, config.input_size, config.amp, config.sync_bn) == (32, (256, 192), "fp16", True)
+    assert (config.batch_size, config.input_size, config.amp, config.sync_bn) == (32, (256, 192), "fp16", "backbone")
     assert MODEL_SPECS[name].backbone == "hrformer_s" and BACKBONES["hrformer_s"][1]["drop_path_rate"] == 0.1
 
 
