@@ -19,9 +19,10 @@ BBOX_FORMATS = ("xywh", "xyxy")
 PERSON_CATEGORY = 1
 
 
-def to_xywh(boxes, bbox_format: str = "xywh", *, what: str = "boxes") -> np.ndarray:
+def to_xywh(boxes, bbox_format: str = "xywh", *, what: str = "boxes", keep_empty: bool = False) -> np.ndarray:
     """(M, 5) float64 [x, y, w, h, score] from (M, 4) or (M, 5) boxes in `bbox_format` (score 1 when absent).
-    A ValueError names `what` for a bad shape, a non-finite number or an empty box."""
+    A ValueError names `what` for a bad shape, a non-finite number or, unless `keep_empty` (the evaluation
+    data set drops and counts those), an empty box."""
     if bbox_format not in BBOX_FORMATS:
         raise ValueError(f"bbox_format must be one of {BBOX_FORMATS}, got {bbox_format!r}")
     if isinstance(boxes, (list, tuple)) and all(isinstance(b, (list, tuple)) for b in boxes):
@@ -44,7 +45,7 @@ def to_xywh(boxes, bbox_format: str = "xywh", *, what: str = "boxes") -> np.ndar
     if bbox_format == "xyxy":
         out[:, 2:4] -= out[:, 0:2]
     empty = (out[:, 2] <= 0) | (out[:, 3] <= 0)
-    if empty.any():
+    if empty.any() and not keep_empty:
         raise ValueError(f"{what}: box {array[empty][0].tolist()} has no area (is it {_other(bbox_format)}? "
                          f"see --bbox-format)")
     return out
@@ -76,11 +77,9 @@ class Boxes:
         return self.by_image_id.get(int(image_id), np.zeros((0, 5)))
 
 
-def read_detections(detections: list, *, min_score: float = 0.0, bbox_format: str = "xywh",
-                    source: str = "detection file") -> dict[int, np.ndarray]:
-    """{image id: (M, 5) [x, y, w, h, score]} of the people in a COCO detection list scoring at least
-    `min_score`, in file order."""
-    grouped: dict[int, list] = {}
+def person_detections(detections: list, *, min_score: float = 0.0, source: str = "detection file"):
+    """(index, image id, score, bbox as written) of each person in a COCO detection list scoring at least
+    `min_score`, in file order; a ValueError names `source` and the entry for a malformed one."""
     for i, det in enumerate(detections):
         if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
             raise ValueError(f"{source}: entry {i} needs image_id, bbox and score (COCO detection results)")
@@ -89,9 +88,17 @@ def read_detections(detections: list, *, min_score: float = 0.0, bbox_format: st
         except (TypeError, ValueError):
             raise ValueError(f"{source}: entry {i} has image_id {det['image_id']!r} and score {det['score']!r}; "
                              f"both must be numbers") from None
-        if det.get("category_id", PERSON_CATEGORY) != PERSON_CATEGORY or not score >= min_score:
-            continue
-        box = to_xywh(det["bbox"], bbox_format, what=f"{source}: entry {i}")[0]
+        if det.get("category_id", PERSON_CATEGORY) == PERSON_CATEGORY and score >= min_score:
+            yield i, image_id, score, det["bbox"]
+
+
+def read_detections(detections: list, *, min_score: float = 0.0, bbox_format: str = "xywh",
+                    source: str = "detection file") -> dict[int, np.ndarray]:
+    """{image id: (M, 5) [x, y, w, h, score]} of the people in a COCO detection list scoring at least
+    `min_score`, in file order."""
+    grouped: dict[int, list] = {}
+    for i, image_id, score, bbox in person_detections(detections, min_score=min_score, source=source):
+        box = to_xywh(bbox, bbox_format, what=f"{source}: entry {i}")[0]
         box[4] = score
         grouped.setdefault(image_id, []).append(box)
     return {image_id: np.stack(rows) for image_id, rows in grouped.items()}

@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..keypoint_sets import COCO, KeypointSet, get_keypoint_set
+from .boxes import person_detections, to_xywh
 from .mpii import is_mpii_annotations, mpii_samples
 from .transforms import AugmentParams, box_to_center_scale, eval_transform, shift_box_center, train_transform
 
@@ -214,21 +215,17 @@ class TopDownCocoDataset(Dataset):
                              f"{{image_id, category_id, bbox, score}}, got {type(dets).__name__}")
         k = self.keypoint_set.num_keypoints
         samples = []
-        for i, det in enumerate(dets):
-            if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
-                raise ValueError(f"detection file {detections}: entry {i} needs image_id, bbox and score")
-            if det.get("category_id", 1) != 1 or det["score"] < min_box_score:
-                continue
-            img = self.coco.imgs.get(det["image_id"])
+        source = f"detection file {detections}"
+        for i, image_id, score, bbox in person_detections(dets, min_score=min_box_score, source=source):
+            img = self.coco.imgs.get(image_id)
             if img is None:
-                raise ValueError(f"detection file {detections}: entry {i} has image_id {det['image_id']!r}, "
-                                 f"which is not in {self.ann_file}")
-            x, y, w, h = (float(v) for v in det["bbox"])
+                raise ValueError(f"{source}: entry {i} has image_id {image_id!r}, which is not in {self.ann_file}")
+            x, y, w, h = to_xywh(bbox, what=f"{source}: entry {i}", keep_empty=True)[0, :4]
             if w <= 0 or h <= 0 or x >= img["width"] or y >= img["height"] or x + w <= 0 or y + h <= 0:
                 self.num_dropped_boxes += 1
                 continue
             samples.append(self._sample(img, (x, y, w, h), np.zeros((k, 2), np.float32),
-                                        np.zeros(k, np.float32), det["score"], w * h))
+                                        np.zeros(k, np.float32), score, w * h))
         return samples
 
     def check_images(self) -> None:

@@ -176,10 +176,11 @@ def test_detections_for_evaluation(tmp_path, write_coco, make_person, make_keypo
         {"image_id": 2, "category_id": 1, "bbox": [10, 5, 50, 60], "score": 0.05},  # below threshold
         {"image_id": 2, "category_id": 2, "bbox": [10, 5, 50, 60], "score": 0.9},  # not a person
         {"image_id": 2, "category_id": 1, "bbox": [200, 5, 50, 60], "score": 0.9},  # outside the image
+        {"image_id": 2, "category_id": 1, "bbox": [10, 5, 0, 60], "score": 0.9},  # no area
     ]
     det_file = tmp_path / "dets.json"
     det_file.write_text(json.dumps(dets))
-    with pytest.warns(UserWarning, match="dropped 1 person boxes"):
+    with pytest.warns(UserWarning, match="dropped 2 person boxes"):
         ds = TopDownCocoDataset(ann, prefix, train=False, detections=det_file, min_box_score=0.1)
     assert len(ds) == 2
     s = ds[0]
@@ -190,6 +191,9 @@ def test_detections_for_evaluation(tmp_path, write_coco, make_person, make_keypo
 
     det_file.write_text(json.dumps([{"image_id": 9, "bbox": [0, 0, 5, 5], "score": 1.0}]))
     with pytest.raises(ValueError, match="image_id 9"):
+        TopDownCocoDataset(ann, prefix, train=False, detections=det_file)
+    det_file.write_text(json.dumps([{"image_id": 1, "bbox": [0, 0, 5], "score": 1.0}]))
+    with pytest.raises(ValueError, match=r"dets.json: entry 0: each box needs 4 numbers"):
         TopDownCocoDataset(ann, prefix, train=False, detections=det_file)
     with pytest.raises(FileNotFoundError, match="missing_dets"):
         TopDownCocoDataset(ann, prefix, train=False, detections=tmp_path / "missing_dets.json")
