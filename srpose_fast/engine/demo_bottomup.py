@@ -21,11 +21,9 @@ from ..data.bottomup import BottomUpCocoDataset
 from ..data.bottomup_resize import bottomup_resize
 from ..data.synthetic_multi import generate_synthetic_bottomup
 from .bottomup_evaluator import evaluate_bottomup
-from .coco_metrics import metrics_markdown
 from .config import TrainConfig
-from .demo import DemoSize, demo_config
+from .demo import DemoSize, demo_config, finish_demo, pick_size, train_on_synthetic
 from .plots import plot_heatmaps, plot_keypoint_overlays, plot_loss_curve
-from .trainer import train
 
 MODEL = "bottomup_demo"
 # Twice the original's 1.5e-3. Measured on the synthetic set (400 images, 12 epochs, batch 8, one thread):
@@ -43,28 +41,20 @@ BOTTOMUP_DEMO_SIZES = {
 
 def bottomup_demo_config(data: Path, out: Path, size: DemoSize, seed: int) -> TrainConfig:
     """The top-down demo's schedule (`demo.demo_config`: the original's optimiser shortened to `size.epochs`)
-    for `bottomup_demo`, at its own learning rate (`LR`)."""
-    return demo_config(data, out, size, seed).replace(model=MODEL, lr=LR)
+    for `bottomup_demo`, at its own learning rate (`LR`) and the original's augmentation."""
+    return demo_config(data, out, size, seed, model=MODEL, lr=LR)
 
 
 def run_bottomup_demo(out: str | Path, *, seed: int = 0, size: str | None = None,
                       progress: bool | None = None) -> dict:
     """Run the demo; `size` is "cpu", "cuda" or "tiny" (default: "cuda" when a GPU is found, else "cpu")."""
     start = time.perf_counter()
-    size_name = size or ("cuda" if torch.cuda.is_available() else "cpu")
-    if size_name not in BOTTOMUP_DEMO_SIZES:
-        raise ValueError(f"demo size must be one of {sorted(BOTTOMUP_DEMO_SIZES)}, got {size_name!r}")
-    sizes = BOTTOMUP_DEMO_SIZES[size_name]
+    size_name, sizes = pick_size(size, BOTTOMUP_DEMO_SIZES)
     out = Path(out)
-    data = out / "data"
+    model, config = train_on_synthetic(generate_synthetic_bottomup,
+                                       lambda data: bottomup_demo_config(data, out, sizes, seed),
+                                       out, sizes, seed, progress)
     show = progress if progress is not None else True
-    generate_synthetic_bottomup(data, num_images=sizes.train_images, split="train", seed=seed, progress=show)
-    generate_synthetic_bottomup(data, num_images=sizes.val_images, split="val", seed=seed, progress=show)
-
-    config = bottomup_demo_config(data, out, sizes, seed)
-    config.progress = progress
-    model = train(config).model
-
     val = BottomUpCocoDataset(config.val_ann, config.val_images, keypoint_set=model.keypoint_set,
                               input_size=model.codec.input_size, train=False)
     stats = evaluate_bottomup(model, val, flip_test=True, out_dir=out, progress=show)
@@ -77,11 +67,5 @@ def run_bottomup_demo(out: str | Path, *, seed: int = 0, size: str | None = None
     }
     if results:  # a model that found nobody has nothing to overlay (the evaluator said so)
         plots["keypoint_overlays"] = plot_keypoint_overlays(val, results, out / "keypoint_overlays.png")
-    metrics = {**stats, "wall_time_s": round(time.perf_counter() - start, 1), "size": size_name,
-               "device": str(next(model.parameters()).device), "train_images": sizes.train_images,
-               "val_images": sizes.val_images, "epochs": sizes.epochs}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(metrics_markdown(stats, title=f"{MODEL} on synthetic multi-person COCO ({size_name}), flip test"))
-    print(f"wall time {metrics['wall_time_s']} s; wrote {out / 'metrics.json'} and plots: "
-          + ", ".join(str(p) for p in plots.values()))
-    return metrics
+    return finish_demo(out, model, stats, plots, size_name, sizes, start,
+                       f"{MODEL} on synthetic multi-person COCO ({size_name}), flip test")

@@ -48,8 +48,10 @@ MODEL_SPECS = {
     "simple_hrformer_s": ModelSpec("hrformer_s", "simple", {"multiscale_output": False},
                                    head_kwargs={"num_deconv_layers": 0},
                                    description="SimpleBaseline-style head, HRFormer-S (paper: 74.0 AP)"),
-    "srpose_demo": ModelSpec("hrnet_w8_small", "srpose", {"multiscale_output": True},
-                             head_kwargs={"out_channels": (64, 32, 16, 16)}, input_size=(128, 96),
+    # Width 16 rather than 8: on a CPU it costs ~15% more per image (the final SR stage, the same at any width,
+    # dominates) and learns faster (AP 0.397 against 0.289 after the same 1,216 steps; the note of issue 15).
+    "srpose_demo": ModelSpec("hrnet_w8_small", "srpose", {"multiscale_output": True, "width": 16},
+                             head_kwargs={"out_channels": (128, 64, 32, 32)}, input_size=(128, 96),
                              description="a narrow SRPose that trains on a CPU in minutes"),
 }
 
