@@ -3,17 +3,12 @@
 results. A first call outside (the warm-up that compiles the kernels and fills the per-device caches of
 flip indices and blur taps) is allowed to do host work; the calls after it are not.
 """
-import importlib
-
 import pytest
 import torch
 
 from srpose_fast.ops import decode_heatmaps, multi_stage_loss, sr_head, sr_head_decode
-from srpose_fast.ops.backend import cuda_extension_available
 
 pytestmark = pytest.mark.cuda
-BACKENDS = ["triton", pytest.param("cuda", marks=pytest.mark.skipif(not cuda_extension_available(),
-                                                                      reason="srpose_fast._C is not built"))]
 
 
 def calls(backend):
@@ -46,15 +41,8 @@ def calls(backend):
     ]
 
 
-@pytest.fixture(autouse=True)
-def built(request):
-    if "cuda" in request.node.name:
-        importlib.import_module("srpose_fast._C")
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_no_host_synchronisation(backend):
-    for name, call in calls(backend):
+def test_no_host_synchronisation(fused_backend):
+    for name, call in calls(fused_backend):
         call()  # warm-up
         torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("error")
@@ -64,10 +52,9 @@ def test_no_host_synchronisation(backend):
             torch.cuda.set_sync_debug_mode("default")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @torch.no_grad()
-def test_captured_cuda_graph_replays_the_eager_results(backend):
-    for name, call in calls(backend):
+def test_captured_cuda_graph_replays_the_eager_results(fused_backend):
+    for name, call in calls(fused_backend):
         eager = call()
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
