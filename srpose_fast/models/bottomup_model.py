@@ -5,7 +5,6 @@ from typing import Mapping
 
 import torch
 
-from ..codecs.transforms import PIXEL_STD
 from .pose_model import PoseModel
 
 BOTTOMUP_TARGET_METHOD = "msra"  # the original's targets: Gaussians at the truncated (integer) joint positions
@@ -57,8 +56,5 @@ class BottomUpPoseModel(PoseModel):
         image; without them keypoints are in input pixels. With flip test the mirrored images run through
         the backbone in the same batch as the plain ones, and the head gets both feature lists.
         """
-        height, width = images.shape[-2:]
-        if center is None and scale is None:
-            center, scale = (width / 2, height / 2), (width / PIXEL_STD, height / PIXEL_STD)
-        return self.predict_with_head(images, flip_test, input_size=(height, width), center=center, scale=scale,
+        return self.predict_with_head(images, flip_test, input_size=images.shape[-2:], center=center, scale=scale,
                                       backend=backend)
