@@ -43,9 +43,8 @@ INFER_MODELS = {"full": ("bottomup_sr_hrnet_w32", "bottomup_sr_res50"), "quick":
                 "tiny": ("bottomup_demo",)}
 
 
-def _decode_inputs(size: tuple[int, int], stride: int, seed: int, device: torch.device, input_size: int):
-    resized = bottomup_test_size(*size, input_size=input_size)
-    height, width = resized.size[0] // stride, resized.size[1] // stride
+def _decode_inputs(resized, height: int, width: int, seed: int, device: torch.device):
+    """The outputs' maps are (height, width); `resized` (the test-time resize) gives input size, center, scale."""
     counter = [seed]
 
     def make():
@@ -98,25 +97,23 @@ def _reference_decode(codec: AssociativeEmbedding) -> Provider:
 def _decode_cases(settings: Settings) -> list[Case]:
     size = IMAGE_SIZES[settings.profile]
     input_size = settings.pick(512, 256, 128)
+    resized = bottomup_test_size(*size, input_size=input_size)
     cases = []
     heads = (("SR head", 1, 11), ("SR head", 1, 5), ("simple head", 4, 5))
     for head, stride, nms in settings.pick(heads, heads, heads[1:]):
         codec = AssociativeEmbedding(input_size=input_size, nms_kernel=nms, nms_padding=nms // 2)
-        resized = bottomup_test_size(*size, input_size=input_size)
         height, width = resized.size[0] // stride, resized.size[1] // stride
         name = f"decode {head} nms{nms} {height}x{width}"
         cases.append(Case(
             suite="bottomup", op=f"decode {head}", name=name, shape=f"(1,{2 * JOINTS},{height},{width})",
-            dtype="float32", batch=1, make_inputs=_decode_inputs(size, stride, nms, settings.device, input_size),
+            dtype="float32", batch=1, make_inputs=_decode_inputs(resized, height, width, nms, settings.device),
             reference=_reference_decode(codec),
             providers=[_decode_provider(b, codec, settings) for b in ("torch", "triton")],
             check=same_people(0.0), bytes_moved=2 * 2 * JOINTS * height * width * 4, items_name="images"))
     return cases
 
 
-def _infer_inputs(model, size: tuple[int, int], device: torch.device):
-    resized = bottomup_test_size(*size, input_size=model.codec.input_size)
-
+def _infer_inputs(resized, device: torch.device):
     def make():
         return {"images": torch.randn(1, 3, *resized.size, device=device), "center": resized.center,
                 "scale": resized.scale}
@@ -164,7 +161,7 @@ def _infer_cases(settings: Settings) -> list[Case]:
         cases.append(Case(
             suite="bottomup", op=f"infer {name}", name=f"infer {name} {resized.size[0]}x{resized.size[1]}",
             shape=f"(1,3,{resized.size[0]},{resized.size[1]})", dtype="float32", batch=1,
-            make_inputs=_infer_inputs(model, size, settings.device), reference=_reference_infer(model, settings),
+            make_inputs=_infer_inputs(resized, settings.device), reference=_reference_infer(model, settings),
             providers=[_ours_infer(model, b, settings) for b in ("torch", "triton")],
             check=same_people(1e-3),
             items_name="images", extra={"model": name}))
