@@ -17,7 +17,7 @@ from .common import KEYPOINT_SET_NAMES, load_model, warn_if_random_weights
 
 def run(args: argparse.Namespace) -> int:
     from ..deploy.export import export_model
-    from ..engine.predict import TOP_DOWN, model_kind
+    from ..models.pose_model import TOP_DOWN, model_kind
 
     out = Path(args.out)
     if out.is_dir():

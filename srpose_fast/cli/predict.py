@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.boxes import read_boxes
     from ..data.media import open_media
     from ..engine.pose_outputs import OverlayOptions, PoseWriter, people_json
-    from ..engine.predict import BOTTOM_UP, model_kind, predict_stream
+    from ..engine.predict import predict_stream
+    from ..models.pose_model import BOTTOM_UP, model_kind
 
     _check_options(args)
     media = open_media(args.input)  # inputs and boxes are checked before the model loads

@@ -27,6 +27,7 @@ import torch.nn as nn
 from ..codecs.conventions import DECODE_METHODS, PIXEL_STD
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..engine.checkpoint import atomic_write
+from ..models.pose_model import TOP_DOWN, model_kind
 from .graph_spec import EXPORT_FORMATS, INPUT_NAMES, METADATA_FILE, ONNX_OPSET, OUTPUT_NAMES
 
 
@@ -42,7 +43,7 @@ class PoseGraph(nn.Module):
         method = model.codec.decode_method if method is None else method
         if method not in DECODE_METHODS:
             raise ValueError(f"method must be one of {DECODE_METHODS}, got {method!r}")
-        if getattr(model, "kind", "top_down") != "top_down":
+        if model_kind(model) != TOP_DOWN:
             raise ValueError("only top-down models export (a bottom-up model groups its people on the host)")
         self.model = model
         self.flip_test = bool(flip_test)

@@ -23,15 +23,8 @@ import torch
 from ..codecs.transforms import box_to_center_scale
 from ..data.boxes import whole_image_box
 from ..data.transforms import crop
+from ..models.pose_model import BOTTOM_UP, TOP_DOWN, model_kind
 from .rescoring import rescore
-
-TOP_DOWN, BOTTOM_UP = "top_down", "bottom_up"
-
-
-def model_kind(model) -> str:
-    """"top_down" or "bottom_up": the protocol the model follows (its `kind` attribute)."""
-    return getattr(model, "kind", TOP_DOWN)
-
 
 @dataclass
 class PosePrediction:

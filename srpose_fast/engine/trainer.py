@@ -42,6 +42,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from ..models.pose_model import BOTTOM_UP, model_kind
 from .checkpoint import capture_rng_state, load_checkpoint, save_checkpoint, unwrap_model
 from .config import TrainConfig, load_config
 from .distributed import (DistInfo, all_reduce_mean, barrier, broadcast_buffers, build_sampler, gather_objects,
@@ -354,7 +355,7 @@ def build_train_dataset(config: TrainConfig, model) -> Dataset:
     from ..data.coco import TopDownCocoDataset
     from ..data.transforms import AugmentParams
 
-    if getattr(model, "kind", "top_down") == "bottom_up":
+    if model_kind(model) == BOTTOM_UP:
         from ..data.bottomup import BottomUpCocoDataset
 
         return BottomUpCocoDataset(config.train_ann, config.train_images, keypoint_set=model.keypoint_set,

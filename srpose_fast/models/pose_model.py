@@ -14,6 +14,14 @@ import torch.nn as nn
 from ..keypoint_sets import COCO, KeypointSet
 from ..ops.multi_stage_loss import multi_stage_loss
 
+# The protocol a model follows (its `kind` attribute): the CLI, trainer, evaluator and export branch on it.
+TOP_DOWN, BOTTOM_UP = "top_down", "bottom_up"
+
+
+def model_kind(model) -> str:
+    """"top_down" or "bottom_up": the protocol the model follows (its `kind` attribute, "top_down" when absent)."""
+    return getattr(model, "kind", TOP_DOWN)
+
 
 class PoseModel(nn.Module):
     """A backbone and a head that owns its codec, loss and decoding; what every pose model shares.
