@@ -12,6 +12,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.config import TrainConfig
     from ..engine.eval_protocol import eval_dataset, evaluate_with
     from ..engine.scoring import benchmark_of, scores_markdown
+    from ..models.pose_model import BOTTOM_UP, model_kind
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -21,11 +22,11 @@ def run(args: argparse.Namespace) -> int:
     if ann is None or images is None:
         raise ValueError("eval needs --ann and --images (or a config that names the validation set)")
     model, config = load_model(args, ann_file=ann)
-    if getattr(model, "kind", "top_down") == "bottom_up":
-        return _run_bottom_up(args, model, ann, images)
     protocol = config or TrainConfig(val_bbox_file=None)  # a zoo name: ground-truth boxes unless --detections
     dataset = eval_dataset(model, protocol, ann=ann, images=images, detections=args.detections,
                            gt_boxes=args.gt_boxes)
+    if model_kind(model) == BOTTOM_UP:
+        return _run_bottom_up(args, model, dataset, ann)
     benchmark = args.dataset or benchmark_of(dataset)
     warn_if_random_weights(args)
     stats = evaluate_with(model, dataset, protocol, method=args.method, flip_test=not args.no_flip,
@@ -34,16 +35,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_bottom_up(args: argparse.Namespace, model, ann, images) -> int:
+def _run_bottom_up(args: argparse.Namespace, model, dataset, ann) -> int:
     """Every person of every image, no boxes: the bottom-up evaluation (engine.bottomup_evaluator)."""
-    from ..data.bottomup import BottomUpCocoDataset
     from ..engine.bottomup_evaluator import evaluate_bottomup
     from ..engine.scoring import benchmark_of, scores_markdown
 
-    if args.detections:
-        raise ValueError(f"{args.config} is a bottom-up model: it finds the people itself, --detections does not apply")
-    dataset = BottomUpCocoDataset(ann, images, keypoint_set=model.keypoint_set, input_size=model.codec.input_size,
-                                  train=False)
     warn_if_random_weights(args)
     stats = evaluate_bottomup(model, dataset, flip_test=not args.no_flip, backend=args.backend, out_dir=args.out)
     benchmark = benchmark_of(dataset)

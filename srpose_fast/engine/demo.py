@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from ..data.coco import TopDownCocoDataset
 from ..data.synthetic import generate_synthetic_coco
 from .config import TrainConfig
 from .coco_metrics import metrics_markdown
+from .eval_protocol import eval_dataset
 from .evaluator import evaluate
 from .plots import plot_heatmaps, plot_keypoint_overlays, plot_loss_curve
 from .trainer import train
@@ -114,7 +114,7 @@ def run_demo(out: str | Path, *, seed: int = 0, size: str | None = None, progres
                                        lambda data: demo_config(data, out, sizes, seed, **DEMO_TRAINING),
                                        out, sizes, seed, progress)
     show = progress if progress is not None else True
-    val = TopDownCocoDataset(config.val_ann, config.val_images, input_size=model.input_size, train=False)
+    val = eval_dataset(model, config)
     stats = evaluate(model, val, out_dir=out, method="shift", flip_test=True, progress=show)
     with open(out / "keypoints_results.json") as f:
         results = json.load(f)

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-from ..data.bottomup import BottomUpCocoDataset
 from ..data.bottomup_resize import bottomup_resize
 from ..data.synthetic_multi import generate_synthetic_bottomup
 from .bottomup_evaluator import evaluate_bottomup
 from .config import TrainConfig
 from .demo import DemoSize, demo_config, finish_demo, pick_size, train_on_synthetic
+from .eval_protocol import eval_dataset
 from .plots import plot_heatmaps, plot_keypoint_overlays, plot_loss_curve
 
 MODEL = "bottomup_demo"
@@ -55,8 +55,7 @@ def run_bottomup_demo(out: str | Path, *, seed: int = 0, size: str | None = None
                                        lambda data: bottomup_demo_config(data, out, sizes, seed),
                                        out, sizes, seed, progress)
     show = progress if progress is not None else True
-    val = BottomUpCocoDataset(config.val_ann, config.val_images, keypoint_set=model.keypoint_set,
-                              input_size=model.codec.input_size, train=False)
+    val = eval_dataset(model, config)
     stats = evaluate_bottomup(model, val, flip_test=True, out_dir=out, progress=show)
     with open(out / "keypoints_results.json") as f:
         results = json.load(f)

@@ -12,6 +12,7 @@ from typing import Callable
 
 from torch import nn
 
+from ..models.pose_model import BOTTOM_UP, model_kind
 from .config import TrainConfig
 
 # What selects the best checkpoint: COCO's and CrowdPose's AP, else MPII's PCKh (as mmpose's save_best).
@@ -20,11 +21,19 @@ BEST_METRICS = ("AP", "PCKh")
 
 def eval_dataset(model, config: TrainConfig, *, ann=None, images=None, detections: str | None = None,
                  gt_boxes: bool = False):
-    """The evaluation set of `config` (its val_ann / val_images unless `ann` / `images` are given), cropped
-    for `model`. Person boxes: the ground truth's with `gt_boxes`, else the file `detections`, else the
-    config's `val_bbox_file` (None: the ground truth's); detections below `det_bbox_thr` are dropped."""
+    """The evaluation set of `config` (its val_ann / val_images unless `ann` / `images` are given), for `model`.
+    A top-down model's is cropped around person boxes: the ground truth's with `gt_boxes`, else the file
+    `detections`, else the config's `val_bbox_file` (None: the ground truth's); detections below
+    `det_bbox_thr` are dropped. A bottom-up model's holds whole images (SPEC.md section 6): no boxes."""
     from ..data.coco import TopDownCocoDataset
 
+    if model_kind(model) == BOTTOM_UP:
+        from ..data.bottomup import BottomUpCocoDataset
+
+        if detections:
+            raise ValueError("this is a bottom-up model: it finds the people itself, --detections does not apply")
+        return BottomUpCocoDataset(ann or config.val_ann, images or config.val_images, keypoint_set=model.keypoint_set,
+                                   input_size=model.codec.input_size, train=False)
     if detections is not None and not str(detections).strip():
         raise ValueError("--detections needs a file; use --gt-boxes for the ground-truth boxes")
     boxes = None if gt_boxes else detections or config.val_bbox_file
@@ -60,14 +69,11 @@ def build_validator(config: TrainConfig, model) -> Callable[[nn.Module], dict]:
     here, so that a missing file stops training before the first epoch. A progress bar as the config's
     `progress` says (None: on a terminal)."""
     progress = sys.stderr.isatty() if config.progress is None else config.progress
-    if getattr(model, "kind", "top_down") == "bottom_up":  # whole images, no boxes (SPEC.md section 6)
-        from ..data.bottomup import BottomUpCocoDataset
+    dataset = eval_dataset(model, config)
+    if model_kind(model) == BOTTOM_UP:
         from .bottomup_evaluator import evaluate_bottomup
 
-        images = BottomUpCocoDataset(config.val_ann, config.val_images, keypoint_set=model.keypoint_set,
-                                     input_size=model.codec.input_size, train=False)
-        return lambda trained: evaluate_bottomup(trained, images, flip_test=config.flip_test, progress=progress)
-    dataset = eval_dataset(model, config)
+        return lambda trained: evaluate_bottomup(trained, dataset, flip_test=config.flip_test, progress=progress)
 
     def validate(trained: nn.Module) -> dict[str, float]:
         return evaluate_with(trained, dataset, config, progress=progress)
