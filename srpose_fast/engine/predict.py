@@ -133,7 +133,7 @@ def _bottom_up(model, image: np.ndarray, *, flip_test: bool, backend: str | None
     from .bottomup_predict import predict_people
 
     poses = predict_people(model, np.ascontiguousarray(image[:, :, ::-1]), flip_test=flip_test,
-                           backend=backend or "auto")
+                           backend=backend)
     low, high = (poses.keypoints.min(1), poses.keypoints.max(1)) if len(poses) else (np.zeros((0, 2)),) * 2
     return PosePrediction(keypoints=poses.keypoints, keypoint_scores=poses.keypoint_scores, scores=poses.scores,
                           boxes=np.concatenate([low, high - low], axis=1).astype(np.float32),

@@ -83,3 +83,29 @@ def test_the_models_kind_routes_it():
     unknown.kind = "sideways"
     with pytest.raises(ValueError, match="neither 'top_down' nor 'bottom_up'"):
         list(predict_stream(unknown, []))
+
+
+@pytest.mark.parametrize("backend", [None, "torch"])
+def test_a_bottom_up_model_runs_the_backend_asked_for(backend):
+    """predict_stream's backend reaches the bottom-up model's predict as given (None: the model's own)."""
+    from types import SimpleNamespace
+
+    from srpose_fast.codecs.bottomup_decode import BottomUpPoses
+
+    class BottomUp(torch.nn.Module):
+        kind = "bottom_up"
+        codec = SimpleNamespace(input_size=64)
+
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+            self.backends = []
+
+        def predict(self, images, *, backend, **_):
+            self.backends.append(backend)
+            return [BottomUpPoses(np.zeros((0, 17, 2), np.float32), np.zeros((0, 17), np.float32),
+                                  np.zeros(0, np.float32), np.zeros((0, 17, 1), np.float32))]
+
+    model = BottomUp()
+    [(tag, prediction)] = predict_stream(model, [(7, images(1)[0], None)], backend=backend)
+    assert model.backends == [backend] and tag == 7 and len(prediction.scores) == 0
