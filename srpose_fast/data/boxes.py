@@ -92,14 +92,28 @@ def person_detections(detections: list, *, min_score: float = 0.0, source: str =
             yield i, image_id, score, det["bbox"]
 
 
+def detection_boxes(entries: list, *, bbox_format: str = "xywh", source: str = "detection file",
+                    keep_empty: bool = False) -> np.ndarray:
+    """(M, 5) [x, y, w, h, score] of `person_detections` entries, checked as `to_xywh` checks boxes; all at once
+    (a detection file holds ~100k), entry by entry only to name the entry of an error."""
+    try:
+        boxes = to_xywh([bbox for _, _, _, bbox in entries], bbox_format, what=source, keep_empty=keep_empty)
+    except ValueError:
+        for i, _, _, bbox in entries:
+            to_xywh(bbox, bbox_format, what=f"{source}: entry {i}", keep_empty=keep_empty)
+        raise
+    boxes[:, 4] = [score for _, _, score, _ in entries]
+    return boxes
+
+
 def read_detections(detections: list, *, min_score: float = 0.0, bbox_format: str = "xywh",
                     source: str = "detection file") -> dict[int, np.ndarray]:
     """{image id: (M, 5) [x, y, w, h, score]} of the people in a COCO detection list scoring at least
     `min_score`, in file order."""
+    entries = list(person_detections(detections, min_score=min_score, source=source))
+    boxes = detection_boxes(entries, bbox_format=bbox_format, source=source)
     grouped: dict[int, list] = {}
-    for i, image_id, score, bbox in person_detections(detections, min_score=min_score, source=source):
-        box = to_xywh(bbox, bbox_format, what=f"{source}: entry {i}")[0]
-        box[4] = score
+    for (_, image_id, _, _), box in zip(entries, boxes):
         grouped.setdefault(image_id, []).append(box)
     return {image_id: np.stack(rows) for image_id, rows in grouped.items()}
 

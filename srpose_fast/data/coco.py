@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..keypoint_sets import COCO, KeypointSet, get_keypoint_set
-from .boxes import person_detections, to_xywh
+from .boxes import detection_boxes, person_detections
 from .mpii import is_mpii_annotations, mpii_samples
 from .transforms import AugmentParams, box_to_center_scale, eval_transform, shift_box_center, train_transform
 
@@ -210,17 +210,19 @@ class TopDownCocoDataset(Dataset):
 
     def _detection_samples(self, detections, min_box_score: float) -> list[dict]:
         dets = _load_json(detections, "detection file")
+        source = f"detection file {detections}"
         if not isinstance(dets, list):
-            raise ValueError(f"detection file {detections}: expected a JSON list of "
-                             f"{{image_id, category_id, bbox, score}}, got {type(dets).__name__}")
+            raise ValueError(f"{source}: expected a JSON list of {{image_id, category_id, bbox, score}}, "
+                             f"got {type(dets).__name__}")
+        entries = list(person_detections(dets, min_score=min_box_score, source=source))
+        for i, image_id, _, _ in entries:
+            if image_id not in self.coco.imgs:
+                raise ValueError(f"{source}: entry {i} has image_id {image_id!r}, which is not in {self.ann_file}")
+        boxes = detection_boxes(entries, source=source, keep_empty=True)
         k = self.keypoint_set.num_keypoints
         samples = []
-        source = f"detection file {detections}"
-        for i, image_id, score, bbox in person_detections(dets, min_score=min_box_score, source=source):
-            img = self.coco.imgs.get(image_id)
-            if img is None:
-                raise ValueError(f"{source}: entry {i} has image_id {image_id!r}, which is not in {self.ann_file}")
-            x, y, w, h = to_xywh(bbox, what=f"{source}: entry {i}", keep_empty=True)[0, :4]
+        for (_, image_id, score, _), (x, y, w, h, _) in zip(entries, boxes):
+            img = self.coco.imgs[image_id]
             if w <= 0 or h <= 0 or x >= img["width"] or y >= img["height"] or x + w <= 0 or y + h <= 0:
                 self.num_dropped_boxes += 1
                 continue
