@@ -36,22 +36,20 @@ class Media:
     kind: str  # "image" | "folder" | "video"
     length: int | None  # images or frames; None when a video does not say
     fps: float = 0.0  # videos only
-
-    def _files(self) -> list[Path]:
-        return _folder_images(self.path) if self.kind == "folder" else [self.path]
+    files: tuple[Path, ...] = ()  # the image files, listed once (none for a video)
 
     def _name(self, file: Path) -> str:
         return file.relative_to(self.path).as_posix() if self.kind == "folder" else file.name
 
     def names(self) -> list[str]:
         """The frames' names, read without decoding anything (a video's: its file name, once)."""
-        return [self.path.name] if self.kind == "video" else [self._name(f) for f in self._files()]
+        return [self.path.name] if self.kind == "video" else [self._name(f) for f in self.files]
 
     def frames(self) -> Iterator[Frame]:
         if self.kind == "video":
             yield from _video_frames(self.path)
             return
-        for index, file in enumerate(self._files()):
+        for index, file in enumerate(self.files):
             yield Frame(self._name(file), index, read_image(file))
 
 
@@ -90,7 +88,7 @@ def open_media(path: str | Path) -> Media:
         images = _folder_images(path)
         if not images:
             raise ValueError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        return Media(path, "folder", len(images))
+        return Media(path, "folder", len(images), files=tuple(images))
     if not path.is_file():
         raise FileNotFoundError(f"no such image, folder or video: {path}")
     if path.suffix.lower() in VIDEO_SUFFIXES:
@@ -98,4 +96,4 @@ def open_media(path: str | Path) -> Media:
         count, fps = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), float(capture.get(cv2.CAP_PROP_FPS))
         capture.release()
         return Media(path, "video", count if count > 0 else None, fps if fps > 0 else 25.0)
-    return Media(path, "image", 1)
+    return Media(path, "image", 1, files=(path,))
