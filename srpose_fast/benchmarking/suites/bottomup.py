@@ -138,14 +138,12 @@ def _reference_infer(model, settings: Settings) -> Provider:
 
 def _ours_infer(model, backend: str, settings: Settings) -> Provider:
     def setup():
-        if backend != "auto":
-            require_backend(backend, settings.device, op="bottomup_topk", supported=SUPPORTED_BACKENDS)
+        require_backend(backend, settings.device, op="bottomup_topk", supported=SUPPORTED_BACKENDS)
         net = copy.deepcopy(model).to(settings.device).eval()
-        net.set_backend(backend)
+        net.set_backend(backend)  # every fused op of the model (the SR head's forward and the decode)
 
         def run(inputs):
-            return net.predict(inputs["images"], flip_test=True, center=inputs["center"], scale=inputs["scale"],
-                               backend=backend)[0]
+            return net.predict(inputs["images"], flip_test=True, center=inputs["center"], scale=inputs["scale"])[0]
         return run
     return Provider(f"predict ({backend})", setup, host_sync=True)
 
