@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import torch
 
+from ...codecs.bottomup_targets import MAX_PEOPLE
+from ...models.bottomup_zoo import SIGMA_DIVISOR
 from ...ops.bottomup_loss import SUPPORTED_BACKENDS, bottomup_loss
 from ...reference.bottomup_loss import original_batch_targets, original_loss
 from ..cases import Case, Provider, close_or_low_precision
@@ -27,7 +29,6 @@ from .common import FP32_ONLY, Settings, require_backend
 
 JOINTS = 17
 PEOPLE = 10
-MAX_PEOPLE = 30
 FP32_TOL = 1e-4
 
 
@@ -38,13 +39,13 @@ def make_inputs(n: int, size: int, dtype: torch.dtype, device: torch.device):
         joints[:, :PEOPLE, :, :2] = torch.rand(n, PEOPLE, JOINTS, 2) * (size + 20.0) - 10.0
         joints[:, :PEOPLE, :, 2] = (torch.rand(n, PEOPLE, JOINTS) > 0.2).float() * 2
         mask = (torch.rand(n, size, size, device=device) > 0.2).float()
-        return {"output": output, "joints_np": joints.numpy(), "mask": mask}
+        return {"output": output, "joints_np": joints.numpy(), "mask": mask, "sigma": size / SIGMA_DIVISOR}
     return make
 
 
 def reference_loss(inputs: dict, device: torch.device):
     size = inputs["output"].shape[-1]
-    targets, indices = original_batch_targets(inputs["joints_np"], size, size / 64, MAX_PEOPLE)
+    targets, indices = original_batch_targets(inputs["joints_np"], size, inputs["sigma"], MAX_PEOPLE)
     loss = original_loss(inputs["output"], torch.from_numpy(targets).to(device), inputs["mask"],
                          torch.from_numpy(indices))["loss"]
     return loss.detach(), torch.autograd.grad(loss, inputs["output"])[0]
@@ -64,9 +65,9 @@ def _provider(backend: str, settings: Settings) -> Provider:
         require_backend(backend, device, op="bottomup_loss", supported=SUPPORTED_BACKENDS)
 
         def run(inputs):
-            size = inputs["output"].shape[-1]
             joints = torch.from_numpy(inputs["joints_np"]).to(device)
-            loss = bottomup_loss(inputs["output"], joints, inputs["mask"], sigma=size / 64, backend=backend)["loss"]
+            loss = bottomup_loss(inputs["output"], joints, inputs["mask"], sigma=inputs["sigma"],
+                                 backend=backend)["loss"]
             return loss.detach(), torch.autograd.grad(loss, inputs["output"])[0]
         return run
     return Provider(backend, setup)
