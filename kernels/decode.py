@@ -32,8 +32,8 @@ from torch.library import wrap_triton
 
 from . import launch
 from .refine import (
-    argmax_update, decode_outputs, flip_inputs, flip_partner, flipped_columns, refine_and_store, refine_config,
-    store_partial,
+    NO_INDEX, argmax_update, decode_outputs, flip_inputs, flip_partner, flipped_columns, refine_and_store,
+    refine_config, store_partial,
 )
 
 BLOCK = 1024  # values an argmax step reads (ROWS x BLOCK_W)
@@ -82,7 +82,7 @@ def _decode_argmax_kernel(
     split = tl.program_id(1)
     _, h_base, f_base = _map_bases(h_ptr, f_ptr, fidx_ptr, nk, shn, shk, sfn, sfk, K, FLIP)
     best = tl.full([ROWS, BLOCK_W], float("-inf"), tl.float32)
-    best_i = tl.full([ROWS, BLOCK_W], 2147483647, tl.int32)
+    best_i = tl.full([ROWS, BLOCK_W], NO_INDEX, tl.int32)
     nan_seen = tl.zeros([ROWS, BLOCK_W], tl.int32)
     lane_rows = tl.arange(0, ROWS)[:, None]
     lane_cols = tl.arange(0, BLOCK_W)[None, :]

@@ -41,8 +41,8 @@ from torch.library import wrap_triton
 
 from . import launch
 from .refine import (
-    argmax_update, decode_outputs, flip_inputs, flip_partner, flipped_columns, refine_and_store, refine_config,
-    store_partial,
+    NO_INDEX, argmax_update, decode_outputs, flip_inputs, flip_partner, flipped_columns, refine_and_store,
+    refine_config, store_partial,
 )
 from .sr_head import mma
 
@@ -85,7 +85,7 @@ def _sr_argmax_kernel(
     b_cols = o_mask & (dx == 0)
 
     best = tl.full([BLOCK_P, BLOCK_O], float("-inf"), tl.float32)
-    best_i = tl.full([BLOCK_P, BLOCK_O], 2147483647, tl.int32)
+    best_i = tl.full([BLOCK_P, BLOCK_O], NO_INDEX, tl.int32)
     nan_seen = tl.zeros([BLOCK_P, BLOCK_O], tl.int32)
     for tile in range(split, n_ptiles, n_splits):
         offs_p = tile * BLOCK_P + tl.arange(0, BLOCK_P)
