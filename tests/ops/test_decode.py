@@ -38,7 +38,6 @@ pytest.importorskip("triton")
 from srpose_fast.kernels import decode as decode_kernels  # noqa: E402  (after conftest set the interpreter)
 from srpose_fast.kernels import launch  # noqa: E402
 
-DEVICE = DEVICES["triton"]
 METHODS = ("argmax", "shift", "dark", "dark_udp")
 K5_FLIP = [0, 2, 1, 4, 3]
 

@@ -35,7 +35,6 @@ from tolerances import exact_fp32_reference  # noqa: F401,E402  (a fixture: the 
 pytest.importorskip("triton")
 from srpose_fast.kernels import launch  # noqa: E402
 
-DEVICE = DEVICES["triton"]
 METHODS = ("argmax", "shift", "dark", "dark_udp")
 K5_FLIP = [0, 2, 1, 4, 3]
 
