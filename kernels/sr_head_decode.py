@@ -44,7 +44,7 @@ from .refine import (
     NO_INDEX, argmax_update, decode_outputs, flip_inputs, flip_partner, flipped_columns, refine_and_store,
     refine_config, store_partial,
 )
-from .sr_head import mma
+from .sr_head import _taps, mma
 
 # Products (window pixels x taps) per step of the refinement's direct dot products: 2048 on a GPU
 # (registers); more under TRITON_INTERPRET=1, where each step costs per operation, not per element.
@@ -100,11 +100,9 @@ def _sr_argmax_kernel(
         fpix_a = (py * sfh + (w - 1 - px) * sfw)[:, None]
         fpix_b = (py * sfh + (w - px) * sfw)[:, None]
         for t0 in range(0, n_red, BLOCK_T):
-            offs_t = t0 + tl.arange(0, BLOCK_T)
-            t_mask = offs_t < n_red
-            c = offs_t // (KS * KS)
-            ky = (offs_t // KS) % KS - PAD
-            kx = offs_t % KS - PAD
+            # offs_t is unused, but not `_`: that holds a pointer above, and a loop may not retype it
+            offs_t, t_mask, c, ky, kx = _taps(t0, n_red, KS, BLOCK_T)
+            ky, kx = ky - PAD, kx - PAD  # offsets from the centre tap
             iy = py[:, None] + ky[None, :]
             row_ok = p_mask[:, None] & t_mask[None, :] & (iy >= 0) & (iy < h)
             ix = px[:, None] + kx[None, :]
@@ -169,11 +167,9 @@ def _heatmap_at(x_base, w_base, b_base, rows, cols, inside, h, w, E,
     n_red = E * KS * KS
     acc = tl.zeros([BW, BW, BLOCK_T], dtype=tl.float32)
     for t0 in range(0, n_red, BLOCK_T):
-        offs_t = t0 + tl.arange(0, BLOCK_T)
-        c = offs_t // (KS * KS)
-        ky = (offs_t // KS) % KS - PAD
-        kx = offs_t % KS - PAD
-        tap = inside[:, :, None] & (offs_t < n_red)[None, None, :]
+        offs_t, t_mask, c, ky, kx = _taps(t0, n_red, KS, BLOCK_T)
+        ky, kx = ky - PAD, kx - PAD  # offsets from the centre tap
+        tap = inside[:, :, None] & t_mask[None, None, :]
         iy = py + ky[None, None, :]
         ix = px + kx[None, None, :]
         a = tl.load(x_base + x_pix + (c * sxc + ky * sxh + kx * sxw)[None, None, :],
