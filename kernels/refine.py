@@ -316,8 +316,10 @@ def refine_config(method: str, blur_kernel: int, center: torch.Tensor | None, sc
     else:
         center_t = center.to(device=device, dtype=torch.float32).contiguous()
         scale_t = scale.to(device=device, dtype=torch.float32).contiguous()
+    # KB, BWL and BWG are read by DARK only: fixed otherwise, so no blur kernel compiles another argmax/shift binary
+    kb = blur_kernel if dark else 1
     bwl, bwg = window_sizes(blur_kernel) if dark else (TILE, TILE)
-    return taps, center_t, scale_t, dict(METHOD=METHOD_IDS[method], KB=blur_kernel, HAS_TRANSFORM=center is not None,
+    return taps, center_t, scale_t, dict(METHOD=METHOD_IDS[method], KB=kb, HAS_TRANSFORM=center is not None,
                                          BWL=bwl, BWG=bwg, TO=TILE)
 
 
