@@ -147,7 +147,7 @@ def test_large_map_several_tiles(check, decode_backend):
         assert keypoints[0, j].tolist() == [min(flats) % 40, min(flats) // 40]
 
 
-def test_non_contiguous_inputs(check):
+def test_non_contiguous_inputs_on_each_backend(check):
     maps = gaussian_maps(2, 5, 9, 7, seed=42).transpose(2, 3).contiguous().transpose(2, 3)  # column-major planes
     flipped = gaussian_maps(5, 2, 9, 7, seed=43).transpose(0, 1)  # batch and joint strides swapped
     assert not maps.is_contiguous() and not flipped.is_contiguous()
@@ -523,7 +523,7 @@ def test_dtypes(dtype):
         assert out[0].dtype == np.float32
 
 
-def test_non_contiguous_inputs():
+def test_non_contiguous_inputs_and_boxes_of_the_public_op():
     maps, _ = coco_maps(seed=11)
     view = maps.transpose(2, 3).contiguous().transpose(2, 3)
     center, scale = boxes(2)

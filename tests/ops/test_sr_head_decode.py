@@ -9,7 +9,7 @@ Tolerances: the kernels' heatmap values are fp32 sums in another order than the 
 scores agree to ~1e-6 of the map's magnitude (held to 1e-5). Argmax and "shift" positions must be equal
 (a near-tie within that rounding would be needed to move them; the seeds have none). DARK keypoints are
 held to 1e-4 px plus 8x the reference's own change under 1e-6 relative noise on its heatmaps (see
-test_decode_triton.py).
+test_decode.py).
 """
 
 import functools
