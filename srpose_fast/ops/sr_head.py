@@ -12,7 +12,6 @@ fused kernel that writes the shuffled output, and a backward that reads grad_out
 """
 from __future__ import annotations
 
-from typing import Optional
 
 import torch
 import torch.nn.functional as F

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from srpose_fast.codecs.targets import encode_heatmaps
-from srpose_fast.ops.multi_stage_loss import TARGET_METHODS, multi_stage_loss
+from srpose_fast.ops.multi_stage_loss import SUPPORTED_BACKENDS, TARGET_METHODS, multi_stage_loss
 from srpose_fast.ops.registry import fused_op
 from srpose_fast.reference.loss import srpose_losses
 from srpose_fast.reference.pipeline import make_targets
