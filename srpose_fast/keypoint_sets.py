@@ -94,7 +94,10 @@ CROWDPOSE = KeypointSet(
 KEYPOINT_SETS = {s.name: s for s in (COCO, MPII, CROWDPOSE)}
 
 
-def get_keypoint_set(name: str) -> KeypointSet:
+def get_keypoint_set(name: str | KeypointSet) -> KeypointSet:
+    """The keypoint set called `name` ("coco", "mpii", "crowdpose"; any case); a KeypointSet is returned as it is."""
+    if isinstance(name, KeypointSet):
+        return name
     try:
         return KEYPOINT_SETS[name.lower()]
     except KeyError:

@@ -49,7 +49,7 @@ class BottomUpCocoDataset(Dataset):
                  heatmap_size: int | None = None, train: bool = True, seed: int = 0, max_people: int = MAX_PEOPLE):
         self.ann_file = Path(ann_file)
         self.img_prefix = Path(img_prefix)
-        self.keypoint_set = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
+        self.keypoint_set = get_keypoint_set(keypoint_set)
         self.input_size = int(input_size)
         self.heatmap_size = self.input_size if heatmap_size is None else int(heatmap_size)
         if self.input_size <= 0 or self.heatmap_size <= 0:

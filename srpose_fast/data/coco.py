@@ -92,7 +92,7 @@ class TopDownCocoDataset(Dataset):
                  detections=None, min_box_score: float = 0.0):
         self.ann_file = Path(ann_file)
         self.img_prefix = Path(img_prefix)
-        self.keypoint_set = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
+        self.keypoint_set = get_keypoint_set(keypoint_set)
         self.input_size = _pair(input_size, "input_size")
         self.heatmap_size = self.input_size if heatmap_size is None else _pair(heatmap_size, "heatmap_size")
         self.train = train

@@ -83,7 +83,7 @@ def quantization_table(ann_file, *, sizes=SIZES, decoders=DECODERS, input_size=(
     """
     if target not in TARGET_METHODS:
         raise ValueError(f"target must be one of {TARGET_METHODS}, got {target!r}")
-    kset = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
+    kset = get_keypoint_set(keypoint_set)
     data, ids, boxes, kpts, visible = _load_persons(ann_file, kset)
     if len(ids) == 0:
         raise ValueError(f"{ann_file}: no person annotation with keypoints and a box to measure")

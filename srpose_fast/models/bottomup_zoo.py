@@ -78,7 +78,7 @@ def build_bottomup_model(name: str, *, keypoint_set: str | KeypointSet = "coco",
     if name not in BOTTOMUP_SPECS:
         raise ValueError(f"unknown bottom-up model {name!r}; known: {', '.join(sorted(BOTTOMUP_SPECS))}")
     spec = BOTTOMUP_SPECS[name]
-    kset = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
+    kset = get_keypoint_set(keypoint_set)
     size = _square_size(spec.input_size if input_size is None else input_size)
     backbone = build_backbone(spec.backbone, **spec.backbone_kwargs)
     if pretrained is not None:

@@ -87,7 +87,7 @@ def build_model(name: str, *, keypoint_set: str | KeypointSet = "coco", input_si
             load_weights(model, checkpoint, model_name=name)
         return model
     spec = MODEL_SPECS[name]
-    kset = get_keypoint_set(keypoint_set) if isinstance(keypoint_set, str) else keypoint_set
+    kset = get_keypoint_set(keypoint_set)
     backbone = build_backbone(spec.backbone, **spec.backbone_kwargs)
     if pretrained is not None:
         load_pretrained(backbone, pretrained)
